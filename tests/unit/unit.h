@@ -1,0 +1,21 @@
+/* Shared CUnit glue for the unit test programs. */
+#ifndef TEST_UNIT_H
+#define TEST_UNIT_H
+
+#include <CUnit/CUnit.h>
+
+struct unit_test {
+	const char *name;
+	void (*fn)(void);
+};
+
+/* Registers a suite of tests; the array ends with {NULL, NULL}. */
+void unit_add_suite(const char *name, const struct unit_test *tests);
+
+/* Runs every registered suite with CUnit's basic interface, prints its run
+ * summary, and returns the process exit status (0 when nothing failed). */
+int unit_run(void);
+
+#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif
