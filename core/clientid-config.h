@@ -110,12 +110,12 @@ int clientid_config_load(const char *path, struct clientid_config *cfg_r, char *
 /* As clientid_config_load(), from a NUL-terminated string; name stands for
  * the path in messages. */
 int clientid_config_load_string(const char *name, const char *text, struct clientid_config *cfg_r,
-				char *err_r);
+                                char *err_r);
 
 /* The handling bits for a type (any case): its [type NAME] section if there
  * is one, else default_handling. */
 unsigned clientid_config_type_handling(const struct clientid_config *cfg, const char *type,
-				       size_t type_len);
+                                       size_t type_len);
 
 /* Names for modes, for logs and tools; NULL for an unknown value. */
 const char *clientid_mode_name(enum clientid_mode mode);

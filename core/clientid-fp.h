@@ -9,12 +9,12 @@
 
 #include <stddef.h>
 
-#define CLIENTID_SECRET_MIN    32
-#define CLIENTID_SECRET_MAX    1024
-#define CLIENTID_SECRET_GEN    32 /* bytes written by clientid_secret_generate() */
-#define CLIENTID_FP_LEN        32
-#define CLIENTID_FP_HEX_LEN    (2 * CLIENTID_FP_LEN)
-#define CLIENTID_FP_SHORT_LEN  12 /* hex characters shown in logs and tools */
+#define CLIENTID_SECRET_MIN   32
+#define CLIENTID_SECRET_MAX   1024
+#define CLIENTID_SECRET_GEN   32 /* bytes written by clientid_secret_generate() */
+#define CLIENTID_FP_LEN       32
+#define CLIENTID_FP_HEX_LEN   (2 * CLIENTID_FP_LEN)
+#define CLIENTID_FP_SHORT_LEN 12 /* hex characters shown in logs and tools */
 
 struct clientid_secret {
 	size_t len;
@@ -49,7 +49,7 @@ void clientid_secret_clear(struct clientid_secret *secret);
  * grammar first (CLIENTID_E_TYPE, CLIENTID_E_TOKEN); OpenSSL failure gives
  * CLIENTID_E_CRYPTO. Inputs are (buf, len) and need no NUL. */
 int clientid_fp_compute(const struct clientid_secret *secret, const char *type, size_t type_len,
-			const char *token, size_t token_len, struct clientid_fp *fp_r);
+                        const char *token, size_t token_len, struct clientid_fp *fp_r);
 
 /* Writes the full fingerprint as CLIENTID_FP_HEX_LEN lower-case hex digits
  * plus NUL into out. */

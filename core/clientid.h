@@ -12,23 +12,23 @@
  * add a code, add its text and move CLIENTID_E_LAST_. */
 enum clientid_error {
 	CLIENTID_OK = 0,
-	CLIENTID_E_TYPE = -1,         /* not a client-id-type */
-	CLIENTID_E_TOKEN = -2,        /* not a client-id-token */
-	CLIENTID_E_ARGS = -3,         /* missing, extra or badly separated arguments */
-	CLIENTID_E_NOMEM = -4,        /* out of memory */
-	CLIENTID_E_IO = -5,           /* a file could not be opened, read or written */
-	CLIENTID_E_PERM = -6,         /* a file has unsafe permissions */
-	CLIENTID_E_SECRET_SHORT = -7, /* the site secret is shorter than 32 bytes */
-	CLIENTID_E_CRYPTO = -8,       /* OpenSSL failed */
-	CLIENTID_E_CONFIG = -9,       /* bad configuration file */
-	CLIENTID_E_INVAL = -10,       /* invalid argument to a function */
-	CLIENTID_E_STORE = -11,       /* the policy store failed */
-	CLIENTID_E_STORE_FULL = -12,  /* the policy store's disk or map is full */
-	CLIENTID_E_STORE_RDONLY = -13,/* the policy store is read-only */
-	CLIENTID_E_STORE_CORRUPT = -14,/* the policy store is damaged */
-	CLIENTID_E_STORE_VERSION = -15,/* the policy store's schema is unknown */
-	CLIENTID_E_NOTFOUND = -16,    /* the named record does not exist */
-	CLIENTID_E_EXISTS = -17,      /* the record already exists */
+	CLIENTID_E_TYPE = -1,           /* not a client-id-type */
+	CLIENTID_E_TOKEN = -2,          /* not a client-id-token */
+	CLIENTID_E_ARGS = -3,           /* missing, extra or badly separated arguments */
+	CLIENTID_E_NOMEM = -4,          /* out of memory */
+	CLIENTID_E_IO = -5,             /* a file could not be opened, read or written */
+	CLIENTID_E_PERM = -6,           /* a file has unsafe permissions */
+	CLIENTID_E_SECRET_SHORT = -7,   /* the site secret is shorter than 32 bytes */
+	CLIENTID_E_CRYPTO = -8,         /* OpenSSL failed */
+	CLIENTID_E_CONFIG = -9,         /* bad configuration file */
+	CLIENTID_E_INVAL = -10,         /* invalid argument to a function */
+	CLIENTID_E_STORE = -11,         /* the policy store failed */
+	CLIENTID_E_STORE_FULL = -12,    /* the policy store's disk or map is full */
+	CLIENTID_E_STORE_RDONLY = -13,  /* the policy store is read-only */
+	CLIENTID_E_STORE_CORRUPT = -14, /* the policy store is damaged */
+	CLIENTID_E_STORE_VERSION = -15, /* the policy store's schema is unknown */
+	CLIENTID_E_NOTFOUND = -16,      /* the named record does not exist */
+	CLIENTID_E_EXISTS = -17,        /* the record already exists */
 	CLIENTID_E_LAST_ = -17
 };
 
@@ -60,8 +60,9 @@ struct clientid_slice {
 
 /* Flags for clientid_args_parse(). */
 enum clientid_args_flags {
-	CLIENTID_ARGS_IMAP = 0,           /* strict: nothing after the token */
-	CLIENTID_ARGS_SMTP_TRAILING = 1u, /* ignore trailing SP/HTAB, as Exim does for every command */
+	CLIENTID_ARGS_IMAP = 0, /* strict: nothing after the token */
+	CLIENTID_ARGS_SMTP_TRAILING =
+	    1u, /* ignore trailing SP/HTAB, as Exim does for every command */
 };
 
 /* Parses the arguments of a CLIENTID command: what follows the verb and its
@@ -71,7 +72,7 @@ enum clientid_args_flags {
  * CLIENTID_ARGS_SMTP_TRAILING. Then the type and the token are checked, giving
  * CLIENTID_E_TYPE or CLIENTID_E_TOKEN. On success returns 0 and sets type_r
  * and token_r to slices of buf; on failure they are left unchanged. */
-int clientid_args_parse(const char *buf, size_t len, unsigned flags,
-			struct clientid_slice *type_r, struct clientid_slice *token_r);
+int clientid_args_parse(const char *buf, size_t len, unsigned flags, struct clientid_slice *type_r,
+                        struct clientid_slice *token_r);
 
 #endif

@@ -27,62 +27,71 @@ struct key_def {
 	const char *name;
 	enum key_kind kind;
 	size_t offset;
-	size_t size;           /* KIND_PATH: buffer size */
-	const char *def;       /* default, in the file's own syntax */
-	uint64_t min, max;     /* KIND_UINT, KIND_DURATION, KIND_SIZE */
+	size_t size;              /* KIND_PATH: buffer size */
+	const char *def;          /* default, in the file's own syntax */
+	uint64_t min, max;        /* KIND_UINT, KIND_DURATION, KIND_SIZE */
 	const char *const *words; /* KIND_WORD: names, index = value */
-	int empty_ok;          /* KIND_PATH: may be empty */
+	int empty_ok;             /* KIND_PATH: may be empty */
 };
 
 static const char *const mode_words[] = {"off", "observe", "learn", "enforce", NULL};
 static const char *const on_error_words[] = {"tempfail", "allow", NULL};
 static const char *const travel_words[] = {"flag", "deny", NULL};
 static const char *const backend_words[] = {"lmdb", NULL};
-static const char *const handling_words[] = {"ignore",        "session",       "syslog",
-					     "userlog",       "auth",          "alert-failure",
-					     "alert-success", NULL};
+static const char *const handling_words[] = {"ignore", "session",       "syslog",        "userlog",
+                                             "auth",   "alert-failure", "alert-success", NULL};
 
-#define F(field)      offsetof(struct clientid_config, field)
-#define DAY           86400u
-#define PATH(s, n, field, d, e) {s, n, KIND_PATH, F(field), sizeof(((struct clientid_config *)0)->field), d, 0, 0, NULL, e}
-#define NUM(s, n, k, field, d, lo, hi) {s, n, k, F(field), 0, d, lo, hi, NULL, 0}
-#define WORD(s, n, field, d, w) {s, n, KIND_WORD, F(field), 0, d, 0, 0, w, 0}
+#define F(field) offsetof(struct clientid_config, field)
+#define DAY      86400u
+#define PATH(s, n, field, d, e)                                                                    \
+	{                                                                                          \
+		s, n, KIND_PATH, F(field), sizeof(((struct clientid_config *)0)->field), d, 0, 0,  \
+		    NULL, e                                                                        \
+	}
+#define NUM(s, n, k, field, d, lo, hi)                                                             \
+	{                                                                                          \
+		s, n, k, F(field), 0, d, lo, hi, NULL, 0                                           \
+	}
+#define WORD(s, n, field, d, w)                                                                    \
+	{                                                                                          \
+		s, n, KIND_WORD, F(field), 0, d, 0, 0, w, 0                                        \
+	}
 
 /* The one place where defaults live. Keep docs/clientid.conf.5 in step. */
 static const struct key_def keys[] = {
-	PATH("general", "secret_file", secret_file, "/etc/clientid/secret", 0),
-	PATH("store", "path", store_path, "/var/lib/clientid", 0),
-	WORD("store", "backend", store_backend, "lmdb", backend_words),
-	NUM("store", "map_size", KIND_SIZE, store_map_size, "64M", 1u << 20, 1ull << 40),
-	WORD("store", "on_error", store_on_error, "tempfail", on_error_words),
-	WORD("policy", "mode", mode, "observe", mode_words),
-	NUM("policy", "require_clientid", KIND_BOOL, require_clientid, "no", 0, 1),
-	NUM("policy", "learn_max_devices", KIND_UINT, learn_max_devices, "10", 1, 1000),
-	NUM("policy", "pending_max_devices", KIND_UINT, pending_max_devices, "20", 1, 1000),
-	NUM("limits", "device_fail_limit", KIND_UINT, device_fail_limit, "10", 0, 1000000),
-	NUM("limits", "device_fail_window", KIND_DURATION, device_fail_window, "15m", 1, 30 * DAY),
-	NUM("limits", "ip_fail_limit", KIND_UINT, ip_fail_limit, "50", 0, 1000000),
-	NUM("limits", "ip_fail_window", KIND_DURATION, ip_fail_window, "15m", 1, 30 * DAY),
-	NUM("limits", "device_max_accounts", KIND_UINT, device_max_accounts, "5", 0, 100000),
-	NUM("limits", "device_accounts_window", KIND_DURATION, device_accounts_window, "1d", 1,
-	    365 * DAY),
-	NUM("attack", "fail_threshold", KIND_UINT, attack_fail_threshold, "0", 0, 100000000),
-	NUM("attack", "window", KIND_DURATION, attack_window, "1m", 1, DAY),
-	NUM("attack", "duration", KIND_DURATION, attack_duration, "15m", 1, 30 * DAY),
-	NUM("travel", "window", KIND_DURATION, travel_window, "0", 0, DAY),
-	WORD("travel", "action", travel_action, "flag", travel_words),
-	NUM("travel", "prefix4", KIND_UINT, travel_prefix4, "16", 1, 32),
-	NUM("travel", "prefix6", KIND_UINT, travel_prefix6, "32", 1, 128),
-	{"types", "allow", KIND_TYPES, F(types_allow), 0, "", 0, 0, NULL, 0},
-	{"types", "deny", KIND_TYPES, F(types_deny), 0, "", 0, 0, NULL, 0},
-	{"types", "default_handling", KIND_HANDLING, F(default_handling), 0, "syslog auth", 0, 0,
-	 NULL, 0},
-	PATH("events", "alert_command", alert_command, "", 1),
-	NUM("events", "retention", KIND_DURATION, event_retention, "90d", 1, 3650 * DAY),
-	NUM("events", "device_retention", KIND_DURATION, device_retention, "365d", 1, 3650 * DAY),
+    PATH("general", "secret_file", secret_file, "/etc/clientid/secret", 0),
+    PATH("store", "path", store_path, "/var/lib/clientid", 0),
+    WORD("store", "backend", store_backend, "lmdb", backend_words),
+    NUM("store", "map_size", KIND_SIZE, store_map_size, "64M", 1u << 20, 1ull << 40),
+    WORD("store", "on_error", store_on_error, "tempfail", on_error_words),
+    WORD("policy", "mode", mode, "observe", mode_words),
+    NUM("policy", "require_clientid", KIND_BOOL, require_clientid, "no", 0, 1),
+    NUM("policy", "learn_max_devices", KIND_UINT, learn_max_devices, "10", 1, 1000),
+    NUM("policy", "pending_max_devices", KIND_UINT, pending_max_devices, "20", 1, 1000),
+    NUM("limits", "device_fail_limit", KIND_UINT, device_fail_limit, "10", 0, 1000000),
+    NUM("limits", "device_fail_window", KIND_DURATION, device_fail_window, "15m", 1, 30 * DAY),
+    NUM("limits", "ip_fail_limit", KIND_UINT, ip_fail_limit, "50", 0, 1000000),
+    NUM("limits", "ip_fail_window", KIND_DURATION, ip_fail_window, "15m", 1, 30 * DAY),
+    NUM("limits", "device_max_accounts", KIND_UINT, device_max_accounts, "5", 0, 100000),
+    NUM("limits", "device_accounts_window", KIND_DURATION, device_accounts_window, "1d", 1,
+        365 * DAY),
+    NUM("attack", "fail_threshold", KIND_UINT, attack_fail_threshold, "0", 0, 100000000),
+    NUM("attack", "window", KIND_DURATION, attack_window, "1m", 1, DAY),
+    NUM("attack", "duration", KIND_DURATION, attack_duration, "15m", 1, 30 * DAY),
+    NUM("travel", "window", KIND_DURATION, travel_window, "0", 0, DAY),
+    WORD("travel", "action", travel_action, "flag", travel_words),
+    NUM("travel", "prefix4", KIND_UINT, travel_prefix4, "16", 1, 32),
+    NUM("travel", "prefix6", KIND_UINT, travel_prefix6, "32", 1, 128),
+    {"types", "allow", KIND_TYPES, F(types_allow), 0, "", 0, 0, NULL, 0},
+    {"types", "deny", KIND_TYPES, F(types_deny), 0, "", 0, 0, NULL, 0},
+    {"types", "default_handling", KIND_HANDLING, F(default_handling), 0, "syslog auth", 0, 0, NULL,
+     0},
+    PATH("events", "alert_command", alert_command, "", 1),
+    NUM("events", "retention", KIND_DURATION, event_retention, "90d", 1, 3650 * DAY),
+    NUM("events", "device_retention", KIND_DURATION, device_retention, "365d", 1, 3650 * DAY),
 };
 
-#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+#define N_KEYS       (sizeof(keys) / sizeof(keys[0]))
 #define TYPE_SECTION "type "
 /* Longest line, with room for CR, LF and NUL. */
 #define CONFIG_LINE_MAX (CLIENTID_PATH_MAX + 128)
@@ -95,11 +104,11 @@ struct parse_state {
 	unsigned char rule_seen[CLIENTID_LIST_MAX];
 };
 
-static int set_error(struct parse_state *st, const char *section, const char *name,
-		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int set_error(struct parse_state *st, const char *section, const char *name, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
 
-static int set_error(struct parse_state *st, const char *section, const char *name,
-		     const char *fmt, ...)
+static int set_error(struct parse_state *st, const char *section, const char *name, const char *fmt,
+                     ...)
 {
 	if (st->first_error[0] != '\0')
 		return 0;
@@ -184,7 +193,7 @@ static int word_index(const char *const *words, const char *value, size_t len)
 /* Calls fn for each item of a list separated by spaces, tabs or commas.
  * Stops at the first non-zero return, and returns it. */
 static int for_each_item(const char *value, int (*fn)(void *ctx, const char *item, size_t len),
-			 void *ctx)
+                         void *ctx)
 {
 	const char *p = value;
 	for (;;) {
@@ -239,15 +248,17 @@ static int apply_number(struct parse_state *st, const struct key_def *k, const c
 	uint64_t v;
 	int bad = k->kind == KIND_BOOL ? parse_bool(value, &v) : parse_number(k->kind, value, &v);
 	if (bad != 0) {
-		const char *want = k->kind == KIND_BOOL       ? "yes or no"
-				   : k->kind == KIND_DURATION ? "a duration such as 90s, 15m, 2h or 7d"
-				   : k->kind == KIND_SIZE     ? "a size such as 64M or 1G"
-							      : "a whole number";
+		const char *want = k->kind == KIND_BOOL ? "yes or no"
+		                   : k->kind == KIND_DURATION
+		                       ? "a duration such as 90s, 15m, 2h or 7d"
+		                   : k->kind == KIND_SIZE ? "a size such as 64M or 1G"
+		                                          : "a whole number";
 		return set_error(st, k->section, k->name, "'%s' is not %s", value, want);
 	}
 	if (k->kind != KIND_BOOL && (v < k->min || v > k->max))
-		return set_error(st, k->section, k->name, "%s is out of range (%" PRIu64 "..%" PRIu64 ")",
-				 value, k->min, k->max);
+		return set_error(st, k->section, k->name,
+		                 "%s is out of range (%" PRIu64 "..%" PRIu64 ")", value, k->min,
+		                 k->max);
 	char *field = (char *)st->cfg + k->offset;
 	if (k->kind == KIND_SIZE)
 		*(uint64_t *)field = v;
@@ -270,10 +281,10 @@ static int apply_key(struct parse_state *st, const struct key_def *k, const char
 		}
 		if (value[0] != '/')
 			return set_error(st, k->section, k->name, "'%s' is not an absolute path",
-					 value);
+			                 value);
 		if (len >= k->size)
 			return set_error(st, k->section, k->name, "path longer than %zu bytes",
-					 k->size - 1);
+			                 k->size - 1);
 		memcpy(field, value, len + 1);
 		return 1;
 	}
@@ -283,9 +294,9 @@ static int apply_key(struct parse_state *st, const struct key_def *k, const char
 			char list[128] = "";
 			for (int w = 0; k->words[w] != NULL; w++)
 				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-					 w == 0 ? "" : ", ", k->words[w]);
+				         w == 0 ? "" : ", ", k->words[w]);
 			return set_error(st, k->section, k->name, "'%s' is not one of: %s", value,
-					 list);
+			                 list);
 		}
 		*(int *)field = i;
 		return 1;
@@ -295,16 +306,16 @@ static int apply_key(struct parse_state *st, const struct key_def *k, const char
 		list->count = 0;
 		if (for_each_item(value, add_type, list) != 0)
 			return set_error(st, k->section, k->name,
-					 "'%s' is not a list of at most %d client-id-types", value,
-					 CLIENTID_LIST_MAX);
+			                 "'%s' is not a list of at most %d client-id-types", value,
+			                 CLIENTID_LIST_MAX);
 		return 1;
 	}
 	case KIND_HANDLING:
 		if (parse_handling(value, (unsigned *)(void *)field) != 0)
 			return set_error(st, k->section, k->name,
-					 "'%s' is not a list of: ignore, session, syslog, userlog, "
-					 "auth, alert-failure, alert-success (ignore stands alone)",
-					 value);
+			                 "'%s' is not a list of: ignore, session, syslog, userlog, "
+			                 "auth, alert-failure, alert-success (ignore stands alone)",
+			                 value);
 		return 1;
 	default:
 		return apply_number(st, k, value);
@@ -312,12 +323,13 @@ static int apply_key(struct parse_state *st, const struct key_def *k, const char
 }
 
 static int type_section(struct parse_state *st, const char *section, const char *name,
-			const char *value)
+                        const char *value)
 {
 	const char *type = section + strlen(TYPE_SECTION);
 	struct clientid_config *cfg = st->cfg;
 	if (strcmp(name, "handling") != 0)
-		return set_error(st, section, name, "unknown key (only 'handling' is allowed here)");
+		return set_error(st, section, name,
+		                 "unknown key (only 'handling' is allowed here)");
 	struct clientid_type_list one = {0};
 	if (add_type(&one, type, strlen(type)) != 0)
 		return set_error(st, section, name, "'%s' is not a client-id-type", type);
@@ -328,7 +340,7 @@ static int type_section(struct parse_state *st, const char *section, const char 
 	}
 	if (i == CLIENTID_LIST_MAX)
 		return set_error(st, section, name, "more than %d [type] sections",
-				 CLIENTID_LIST_MAX);
+		                 CLIENTID_LIST_MAX);
 	if (i < cfg->type_rule_count && st->rule_seen[i])
 		return set_error(st, section, name, "key given twice");
 	if (parse_handling(value, &cfg->type_rules[i].handling) != 0)
@@ -410,7 +422,7 @@ static char *read_line(char *str, int num, void *stream)
 }
 
 static int parse(struct line_source *src, const char *name, struct clientid_config *cfg_r,
-		 char *err_r)
+                 char *err_r)
 {
 	struct parse_state st;
 	memset(&st, 0, sizeof(st));
@@ -424,7 +436,7 @@ static int parse(struct line_source *src, const char *name, struct clientid_conf
 	int line = ini_parse_stream(read_line, src, config_handler, &st);
 	if (src->too_long) {
 		snprintf(err_r, CLIENTID_ERRBUF_SIZE, "%s:%d: line longer than %d characters", name,
-			 src->line, CONFIG_LINE_MAX - 3);
+		         src->line, CONFIG_LINE_MAX - 3);
 		return CLIENTID_E_CONFIG;
 	}
 	if (line == 0)
@@ -434,8 +446,8 @@ static int parse(struct line_source *src, const char *name, struct clientid_conf
 		return CLIENTID_E_NOMEM;
 	}
 	snprintf(err_r, CLIENTID_ERRBUF_SIZE, "%s:%d: %s", name, line,
-		 st.first_error[0] != '\0' ? st.first_error
-					   : "syntax error (expected [section] or key = value)");
+	         st.first_error[0] != '\0' ? st.first_error
+	                                   : "syntax error (expected [section] or key = value)");
 	return CLIENTID_E_CONFIG;
 }
 
@@ -456,14 +468,14 @@ int clientid_config_load(const char *path, struct clientid_config *cfg_r, char *
 }
 
 int clientid_config_load_string(const char *name, const char *text, struct clientid_config *cfg_r,
-				char *err_r)
+                                char *err_r)
 {
 	struct line_source src = {.text = text};
 	return parse(&src, name, cfg_r, err_r);
 }
 
 unsigned clientid_config_type_handling(const struct clientid_config *cfg, const char *type,
-				       size_t type_len)
+                                       size_t type_len)
 {
 	for (unsigned i = 0; i < cfg->type_rule_count; i++) {
 		const char *rule = cfg->type_rules[i].type;

@@ -15,8 +15,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-static int fail(char *err_r, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int fail(char *err_r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int fail(char *err_r, int code, const char *fmt, ...)
 {
@@ -38,9 +37,9 @@ static int secret_check_file(int fd, const char *path, char *err_r)
 		return fail(err_r, CLIENTID_E_PERM, "%s: site secret is not a regular file", path);
 	if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0)
 		return fail(err_r, CLIENTID_E_PERM,
-			    "%s: site secret is accessible by others (mode %04o); "
-			    "run: chmod o-rwx %s",
-			    path, (unsigned)(st.st_mode & 07777), path);
+		            "%s: site secret is accessible by others (mode %04o); "
+		            "run: chmod o-rwx %s",
+		            path, (unsigned)(st.st_mode & 07777), path);
 	return 0;
 }
 
@@ -49,7 +48,7 @@ int clientid_secret_load(const char *path, struct clientid_secret *secret_r, cha
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return fail(err_r, CLIENTID_E_IO, "%s: cannot open site secret: %s", path,
-			    strerror(errno));
+		            strerror(errno));
 	int ret = secret_check_file(fd, path, err_r);
 	size_t len = 0;
 	while (ret == 0) {
@@ -65,16 +64,17 @@ int clientid_secret_load(const char *path, struct clientid_secret *secret_r, cha
 		else if (n == 0)
 			break;
 		else if (len >= CLIENTID_SECRET_MAX)
-			ret = fail(err_r, CLIENTID_E_INVAL, "%s: site secret is longer than %d bytes",
-				   path, CLIENTID_SECRET_MAX);
+			ret =
+			    fail(err_r, CLIENTID_E_INVAL, "%s: site secret is longer than %d bytes",
+			         path, CLIENTID_SECRET_MAX);
 		else
 			len += (size_t)n;
 	}
 	close(fd);
 	if (ret == 0 && len < CLIENTID_SECRET_MIN)
 		ret = fail(err_r, CLIENTID_E_SECRET_SHORT,
-			   "%s: site secret has %zu bytes, at least %d are needed", path, len,
-			   CLIENTID_SECRET_MIN);
+		           "%s: site secret has %zu bytes, at least %d are needed", path, len,
+		           CLIENTID_SECRET_MIN);
 	if (ret != 0) {
 		clientid_secret_clear(secret_r);
 		return ret;
@@ -119,8 +119,8 @@ int clientid_secret_create(const char *path, char *err_r)
 		clientid_secret_clear(&secret);
 		return fail(err_r, CLIENTID_E_IO, "%s: %s", tmp, strerror(errno));
 	}
-	int ok = fchmod(fd, 0640) == 0 && write_all(fd, secret.key, secret.len) == 0 &&
-		 fsync(fd) == 0;
+	int ok =
+	    fchmod(fd, 0640) == 0 && write_all(fd, secret.key, secret.len) == 0 && fsync(fd) == 0;
 	int saved = errno;
 	clientid_secret_clear(&secret);
 	if (close(fd) != 0 && ok) {
@@ -132,12 +132,12 @@ int clientid_secret_create(const char *path, char *err_r)
 		saved = errno;
 		unlink(tmp);
 		return fail(err_r, saved == EEXIST ? CLIENTID_E_EXISTS : CLIENTID_E_IO,
-			    "%s: cannot create site secret: %s", path, strerror(saved));
+		            "%s: cannot create site secret: %s", path, strerror(saved));
 	}
 	unlink(tmp);
 	if (!ok)
 		return fail(err_r, CLIENTID_E_IO, "%s: cannot write site secret: %s", path,
-			    strerror(saved));
+		            strerror(saved));
 	return 0;
 }
 
@@ -147,7 +147,7 @@ void clientid_secret_clear(struct clientid_secret *secret)
 }
 
 int clientid_fp_compute(const struct clientid_secret *secret, const char *type, size_t type_len,
-			const char *token, size_t token_len, struct clientid_fp *fp_r)
+                        const char *token, size_t token_len, struct clientid_fp *fp_r)
 {
 	int ret = clientid_type_check(type, type_len);
 	if (ret == 0)
@@ -167,7 +167,7 @@ int clientid_fp_compute(const struct clientid_secret *secret, const char *type, 
 
 	unsigned int md_len = 0;
 	unsigned char *md = HMAC(EVP_sha256(), secret->key, (int)secret->len, msg,
-				 type_len + 1 + token_len, fp_r->b, &md_len);
+	                         type_len + 1 + token_len, fp_r->b, &md_len);
 	OPENSSL_cleanse(msg, sizeof(msg));
 	return md != NULL && md_len == CLIENTID_FP_LEN ? 0 : CLIENTID_E_CRYPTO;
 }

@@ -5,15 +5,15 @@
 
 /* client-id-type characters: ALPHA / DIGIT / "-". */
 static const unsigned char type_char[256] = {
-	['0' ... '9'] = 1,
-	['A' ... 'Z'] = 1,
-	['a' ... 'z'] = 1,
-	['-'] = 1,
+    ['0' ... '9'] = 1,
+    ['A' ... 'Z'] = 1,
+    ['a' ... 'z'] = 1,
+    ['-'] = 1,
 };
 
 /* client-id-token characters: VCHAR, %x21-7E. */
 static const unsigned char token_char[256] = {
-	['!' ... '~'] = 1,
+    ['!' ... '~'] = 1,
 };
 
 static int span_all(const char *buf, size_t len, size_t max, const unsigned char *table)
@@ -37,8 +37,8 @@ int clientid_token_check(const char *buf, size_t len)
 	return span_all(buf, len, CLIENTID_TOKEN_MAX, token_char) ? 0 : CLIENTID_E_TOKEN;
 }
 
-int clientid_args_parse(const char *buf, size_t len, unsigned flags,
-			struct clientid_slice *type_r, struct clientid_slice *token_r)
+int clientid_args_parse(const char *buf, size_t len, unsigned flags, struct clientid_slice *type_r,
+                        struct clientid_slice *token_r)
 {
 	if (buf == NULL)
 		return CLIENTID_E_ARGS;

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define VERB     "CLIENTID"
-#define VERB_LEN (sizeof(VERB) - 1)
+#define VERB      "CLIENTID"
+#define VERB_LEN  (sizeof(VERB) - 1)
 #define MIN_CASES 40
 
 enum protocol { PROTO_IMAP, PROTO_SMTP };

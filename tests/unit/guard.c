@@ -19,8 +19,8 @@ static size_t data_pages(size_t len)
 char *guard_dup(const void *data, size_t len)
 {
 	size_t ps = page_size(), n = data_pages(len);
-	char *base = mmap(NULL, (n + 1) * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			  -1, 0);
+	char *base =
+	    mmap(NULL, (n + 1) * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (base == MAP_FAILED || mprotect(base + n * ps, ps, PROT_NONE) != 0) {
 		perror("guard_dup: mmap");
 		abort();

@@ -47,15 +47,15 @@ static void test_values(void)
 	struct clientid_config cfg;
 	char err[CLIENTID_ERRBUF_SIZE];
 	const char *text = "; comment\n"
-			   "[store]\npath = /srv/clientid\nmap_size = 1G\non_error = allow\n"
-			   "[policy]\nmode = ENFORCE\nrequire_clientid = yes\n"
-			   "[limits]\ndevice_fail_limit = 3\ndevice_fail_window = 2h\n"
-			   "ip_fail_window = 90\n"
-			   "[types]\nallow = uuid, TBIRD-UUID\ndeny = cookie\n"
-			   "[type uuid]\nhandling = syslog auth alert-failure\n"
-			   "[type COOKIE]\nhandling = ignore\n"
-			   "[travel]\nwindow = 10m\naction = deny\n"
-			   "[events]\nalert_command = /usr/local/bin/notify\n";
+	                   "[store]\npath = /srv/clientid\nmap_size = 1G\non_error = allow\n"
+	                   "[policy]\nmode = ENFORCE\nrequire_clientid = yes\n"
+	                   "[limits]\ndevice_fail_limit = 3\ndevice_fail_window = 2h\n"
+	                   "ip_fail_window = 90\n"
+	                   "[types]\nallow = uuid, TBIRD-UUID\ndeny = cookie\n"
+	                   "[type uuid]\nhandling = syslog auth alert-failure\n"
+	                   "[type COOKIE]\nhandling = ignore\n"
+	                   "[travel]\nwindow = 10m\naction = deny\n"
+	                   "[events]\nalert_command = /usr/local/bin/notify\n";
 	CU_ASSERT_EQUAL_FATAL(load(text, &cfg, err), 0);
 	CU_ASSERT_STRING_EQUAL(cfg.store_path, "/srv/clientid");
 	CU_ASSERT_EQUAL(cfg.store_map_size, 1ull << 30);
@@ -73,7 +73,8 @@ static void test_values(void)
 	CU_ASSERT_EQUAL(cfg.travel_action, CLIENTID_TRAVEL_DENY);
 	CU_ASSERT_STRING_EQUAL(cfg.alert_command, "/usr/local/bin/notify");
 	CU_ASSERT_EQUAL(clientid_config_type_handling(&cfg, "Uuid", 4),
-			CLIENTID_HANDLE_SYSLOG | CLIENTID_HANDLE_AUTH | CLIENTID_HANDLE_ALERT_FAILURE);
+	                CLIENTID_HANDLE_SYSLOG | CLIENTID_HANDLE_AUTH |
+	                    CLIENTID_HANDLE_ALERT_FAILURE);
 	CU_ASSERT_EQUAL(clientid_config_type_handling(&cfg, "cookie", 6), CLIENTID_HANDLE_IGNORE);
 	CU_ASSERT_EQUAL(clientid_config_type_handling(&cfg, "LICENSE", 7), cfg.default_handling);
 	CU_ASSERT_EQUAL(load("[events]\nalert_command = " LONG_PATH "\n", &cfg, err), 0);
@@ -88,34 +89,42 @@ struct bad_case {
 static void test_errors(void)
 {
 	static const struct bad_case cases[] = {
-		{"[policy]\nmode = strict\n", "test.conf:2: [policy] mode: 'strict' is not one of: off, observe, learn, enforce"},
-		{"[policy]\nmodus = learn\n", "test.conf:2: [policy] modus: unknown key"},
-		{"[polcy]\nmode = learn\n", "test.conf:2: [polcy] mode: unknown section"},
-		{"mode = learn\n", "test.conf:1: [] mode: key outside any section"},
-		{"[policy]\nmode = learn\nmode = off\n", "test.conf:3: [policy] mode: key given twice"},
-		{"[policy]\nrequire_clientid = maybe\n", "test.conf:2: [policy] require_clientid: 'maybe' is not yes or no"},
-		{"[policy]\nlearn_max_devices = 0\n", "[policy] learn_max_devices: 0 is out of range (1..1000)"},
-		{"[policy]\nlearn_max_devices = -1\n", "learn_max_devices: '-1' is not a whole number"},
-		{"[policy]\nlearn_max_devices = 5x\n", "'5x' is not a whole number"},
-		{"[limits]\ndevice_fail_window = 5w\n", "device_fail_window: '5w' is not a duration"},
-		{"[limits]\ndevice_fail_window = 99999999999999999999\n", "is not a duration"},
-		{"[limits]\ndevice_fail_window = 31d\n", "31d is out of range"},
-		{"[store]\nmap_size = 512K\n", "map_size: 512K is out of range"},
-		{"[store]\nmap_size = 99999999999G\n", "map_size: '99999999999G' is not a size"},
-		{"[store]\npath = var/lib\n", "test.conf:2: [store] path: 'var/lib' is not an absolute path"},
-		{"[store]\npath =\n", "[store] path: '' is not an absolute path"},
-		{"[store]\nbackend = redis\n", "[store] backend: 'redis' is not one of: lmdb"},
-		{"[types]\nallow = UUID DEVICE_ID\n", "[types] allow: 'UUID DEVICE_ID' is not a list"},
-		{"[types]\ndefault_handling = syslog loud\n", "[types] default_handling: 'syslog loud'"},
-		{"[types]\ndefault_handling = ignore auth\n", "(ignore stands alone)"},
-		{"[type UU_ID]\nhandling = auth\n", "[type UU_ID] handling: 'UU_ID' is not a client-id-type"},
-		{"[type UUID]\nflags = auth\n", "[type UUID] flags: unknown key"},
-		{"[type UUID]\nhandling = auth\n[type uuid]\nhandling = syslog\n", "test.conf:4: [type uuid] handling: key given twice"},
-		{"[policy\nmode = learn\n", "test.conf:1: syntax error"},
-		{"[policy]\njust words\n", "test.conf:2: syntax error"},
-		{"[policy]\nmode = learn\n[limits]\nbogus = 1\n[policy]\nmodus = 2\n", "test.conf:4: [limits] bogus: unknown key"},
-		{"[policy]\nmode = learn\n  enforce\n", "test.conf:3: syntax error"},
-		{LONG_LINE, "test.conf:2: line longer than 1149 characters"},
+	    {"[policy]\nmode = strict\n",
+	     "test.conf:2: [policy] mode: 'strict' is not one of: off, observe, learn, enforce"},
+	    {"[policy]\nmodus = learn\n", "test.conf:2: [policy] modus: unknown key"},
+	    {"[polcy]\nmode = learn\n", "test.conf:2: [polcy] mode: unknown section"},
+	    {"mode = learn\n", "test.conf:1: [] mode: key outside any section"},
+	    {"[policy]\nmode = learn\nmode = off\n", "test.conf:3: [policy] mode: key given twice"},
+	    {"[policy]\nrequire_clientid = maybe\n",
+	     "test.conf:2: [policy] require_clientid: 'maybe' is not yes or no"},
+	    {"[policy]\nlearn_max_devices = 0\n",
+	     "[policy] learn_max_devices: 0 is out of range (1..1000)"},
+	    {"[policy]\nlearn_max_devices = -1\n", "learn_max_devices: '-1' is not a whole number"},
+	    {"[policy]\nlearn_max_devices = 5x\n", "'5x' is not a whole number"},
+	    {"[limits]\ndevice_fail_window = 5w\n", "device_fail_window: '5w' is not a duration"},
+	    {"[limits]\ndevice_fail_window = 99999999999999999999\n", "is not a duration"},
+	    {"[limits]\ndevice_fail_window = 31d\n", "31d is out of range"},
+	    {"[store]\nmap_size = 512K\n", "map_size: 512K is out of range"},
+	    {"[store]\nmap_size = 99999999999G\n", "map_size: '99999999999G' is not a size"},
+	    {"[store]\npath = var/lib\n",
+	     "test.conf:2: [store] path: 'var/lib' is not an absolute path"},
+	    {"[store]\npath =\n", "[store] path: '' is not an absolute path"},
+	    {"[store]\nbackend = redis\n", "[store] backend: 'redis' is not one of: lmdb"},
+	    {"[types]\nallow = UUID DEVICE_ID\n", "[types] allow: 'UUID DEVICE_ID' is not a list"},
+	    {"[types]\ndefault_handling = syslog loud\n",
+	     "[types] default_handling: 'syslog loud'"},
+	    {"[types]\ndefault_handling = ignore auth\n", "(ignore stands alone)"},
+	    {"[type UU_ID]\nhandling = auth\n",
+	     "[type UU_ID] handling: 'UU_ID' is not a client-id-type"},
+	    {"[type UUID]\nflags = auth\n", "[type UUID] flags: unknown key"},
+	    {"[type UUID]\nhandling = auth\n[type uuid]\nhandling = syslog\n",
+	     "test.conf:4: [type uuid] handling: key given twice"},
+	    {"[policy\nmode = learn\n", "test.conf:1: syntax error"},
+	    {"[policy]\njust words\n", "test.conf:2: syntax error"},
+	    {"[policy]\nmode = learn\n[limits]\nbogus = 1\n[policy]\nmodus = 2\n",
+	     "test.conf:4: [limits] bogus: unknown key"},
+	    {"[policy]\nmode = learn\n  enforce\n", "test.conf:3: syntax error"},
+	    {LONG_LINE, "test.conf:2: line longer than 1149 characters"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct clientid_config cfg;
@@ -124,7 +133,7 @@ static void test_errors(void)
 		CU_ASSERT_EQUAL(got, CLIENTID_E_CONFIG);
 		if (strstr(err, cases[i].message) == NULL) {
 			fprintf(stderr, "config case %zu: error '%s' lacks '%s'\n", i, err,
-				cases[i].message);
+			        cases[i].message);
 			CU_FAIL("error message");
 		}
 	}
@@ -153,7 +162,8 @@ static void test_mode_names(void)
 {
 	for (int m = CLIENTID_MODE_OFF; m <= CLIENTID_MODE_ENFORCE; m++) {
 		enum clientid_mode back;
-		CU_ASSERT_EQUAL(clientid_mode_parse(clientid_mode_name((enum clientid_mode)m), &back), 0);
+		CU_ASSERT_EQUAL(
+		    clientid_mode_parse(clientid_mode_name((enum clientid_mode)m), &back), 0);
 		CU_ASSERT_EQUAL((int)back, m);
 	}
 	enum clientid_mode mode;
@@ -165,12 +175,12 @@ void register_config(void);
 void register_config(void)
 {
 	static const struct unit_test tests[] = {
-		{"defaults", test_defaults},
-		{"values", test_values},
-		{"errors name file, line and key", test_errors},
-		{"file", test_file},
-		{"mode names", test_mode_names},
-		{NULL, NULL},
+	    {"defaults", test_defaults},
+	    {"values", test_values},
+	    {"errors name file, line and key", test_errors},
+	    {"file", test_file},
+	    {"mode names", test_mode_names},
+	    {NULL, NULL},
 	};
 	unit_add_suite("config", tests);
 }

@@ -27,9 +27,9 @@ void register_error(void);
 void register_error(void)
 {
 	static const struct unit_test tests[] = {
-		{"every code has a text", test_every_code},
-		{"unknown codes", test_unknown},
-		{NULL, NULL},
+	    {"every code has a text", test_every_code},
+	    {"unknown codes", test_unknown},
+	    {NULL, NULL},
 	};
 	unit_add_suite("error", tests);
 }

@@ -27,12 +27,12 @@ struct fp_case {
 static void test_known_answers(void)
 {
 	static const struct fp_case cases[] = {
-		{"UUID", "23bf83be-aad7-46aa-9e0f-39191ccf402f",
-		 "916eb76cce7630d2820d643b5c20bfa1646fb9ce27a4ab5fbb9fc77e70fe5a7a"},
-		{"uuid", "23bf83be-aad7-46aa-9e0f-39191ccf402f",
-		 "916eb76cce7630d2820d643b5c20bfa1646fb9ce27a4ab5fbb9fc77e70fe5a7a"},
-		{"tbird-uuid", "(a){b}%*\"\\]",
-		 "2694b4623eff83bc26d3f06ff791079cbe47863b6dfcda4996ea2fdce03db15b"},
+	    {"UUID", "23bf83be-aad7-46aa-9e0f-39191ccf402f",
+	     "916eb76cce7630d2820d643b5c20bfa1646fb9ce27a4ab5fbb9fc77e70fe5a7a"},
+	    {"uuid", "23bf83be-aad7-46aa-9e0f-39191ccf402f",
+	     "916eb76cce7630d2820d643b5c20bfa1646fb9ce27a4ab5fbb9fc77e70fe5a7a"},
+	    {"tbird-uuid", "(a){b}%*\"\\]",
+	     "2694b4623eff83bc26d3f06ff791079cbe47863b6dfcda4996ea2fdce03db15b"},
 	};
 	struct clientid_secret s = test_secret();
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
@@ -81,10 +81,11 @@ static void test_compute_rejects(void)
 static void test_from_hex_rejects(void)
 {
 	static const char *const bad[] = {
-		"", "00",
-		"916eb76cce7630d2820d643b5c20bfa1646fb9ce27a4ab5fbb9fc77e70fe5a7",
-		"916eb76cce7630d2820d643b5c20bfa1646fb9ce27a4ab5fbb9fc77e70fe5a7g",
-		"916eb76cce7630d2820d643b5c20bfa1646fb9ce27a4ab5fbb9fc77e70fe5a7a0",
+	    "",
+	    "00",
+	    "916eb76cce7630d2820d643b5c20bfa1646fb9ce27a4ab5fbb9fc77e70fe5a7",
+	    "916eb76cce7630d2820d643b5c20bfa1646fb9ce27a4ab5fbb9fc77e70fe5a7g",
+	    "916eb76cce7630d2820d643b5c20bfa1646fb9ce27a4ab5fbb9fc77e70fe5a7a0",
 	};
 	struct clientid_fp fp;
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
@@ -122,14 +123,14 @@ struct secret_case {
 static void test_secret_load(void)
 {
 	static const struct secret_case cases[] = {
-		{"ok32", 32, 0640, 0, NULL},
-		{"ok600", 100, 0600, 0, NULL},
-		{"ok1024", 1024, 0400, 0, NULL},
-		{"short", 31, 0640, CLIENTID_E_SECRET_SHORT, "has 31 bytes, at least 32"},
-		{"empty", 0, 0640, CLIENTID_E_SECRET_SHORT, "has 0 bytes"},
-		{"world-read", 64, 0644, CLIENTID_E_PERM, "accessible by others (mode 0644)"},
-		{"world-write", 64, 0602, CLIENTID_E_PERM, "accessible by others"},
-		{"huge", 1025, 0640, CLIENTID_E_INVAL, "longer than 1024"},
+	    {"ok32", 32, 0640, 0, NULL},
+	    {"ok600", 100, 0600, 0, NULL},
+	    {"ok1024", 1024, 0400, 0, NULL},
+	    {"short", 31, 0640, CLIENTID_E_SECRET_SHORT, "has 31 bytes, at least 32"},
+	    {"empty", 0, 0640, CLIENTID_E_SECRET_SHORT, "has 0 bytes"},
+	    {"world-read", 64, 0644, CLIENTID_E_PERM, "accessible by others (mode 0644)"},
+	    {"world-write", 64, 0602, CLIENTID_E_PERM, "accessible by others"},
+	    {"huge", 1025, 0640, CLIENTID_E_INVAL, "longer than 1024"},
 	};
 	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
@@ -184,13 +185,13 @@ void register_fp(void);
 void register_fp(void)
 {
 	static const struct unit_test tests[] = {
-		{"known answers", test_known_answers},
-		{"token case and key matter", test_token_case_and_key_matter},
-		{"compute rejects bad input", test_compute_rejects},
-		{"from_hex rejects", test_from_hex_rejects},
-		{"secret load", test_secret_load},
-		{"secret create and generate", test_secret_create},
-		{NULL, NULL},
+	    {"known answers", test_known_answers},
+	    {"token case and key matter", test_token_case_and_key_matter},
+	    {"compute rejects bad input", test_compute_rejects},
+	    {"from_hex rejects", test_from_hex_rejects},
+	    {"secret load", test_secret_load},
+	    {"secret create and generate", test_secret_create},
+	    {NULL, NULL},
 	};
 	unit_add_suite("fingerprint", tests);
 }

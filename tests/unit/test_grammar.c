@@ -30,7 +30,8 @@ static void run_check(int (*fn)(const char *, size_t), const struct check_case *
 		char *p = guard_dup(cases[i].in, cases[i].len);
 		int got = fn(p, cases[i].len);
 		if (got != cases[i].expected)
-			fprintf(stderr, "case %zu: got %d, expected %d\n", i, got, cases[i].expected);
+			fprintf(stderr, "case %zu: got %d, expected %d\n", i, got,
+			        cases[i].expected);
 		CU_ASSERT_EQUAL(got, cases[i].expected);
 		guard_free(p, cases[i].len);
 	}
@@ -39,22 +40,22 @@ static void run_check(int (*fn)(const char *, size_t), const struct check_case *
 static void test_type(void)
 {
 	const struct check_case cases[] = {
-		{S("U"), 0},
-		{S("UUID"), 0},
-		{S("uuid"), 0},
-		{S("TBIRD-UUID"), 0},
-		{S("0"), 0},
-		{S("-"), 0},
-		{type16, 16, 0},
-		{type17, 17, CLIENTID_E_TYPE},
-		{S(""), CLIENTID_E_TYPE},
-		{S("DEVICE_ID"), CLIENTID_E_TYPE},
-		{S("UU ID"), CLIENTID_E_TYPE},
-		{S("UU\tID"), CLIENTID_E_TYPE},
-		{S("UU.ID"), CLIENTID_E_TYPE},
-		{S("UU\0ID"), CLIENTID_E_TYPE},
-		{S("\xc3\x9c"), CLIENTID_E_TYPE},
-		{S("\x7f"), CLIENTID_E_TYPE},
+	    {S("U"), 0},
+	    {S("UUID"), 0},
+	    {S("uuid"), 0},
+	    {S("TBIRD-UUID"), 0},
+	    {S("0"), 0},
+	    {S("-"), 0},
+	    {type16, 16, 0},
+	    {type17, 17, CLIENTID_E_TYPE},
+	    {S(""), CLIENTID_E_TYPE},
+	    {S("DEVICE_ID"), CLIENTID_E_TYPE},
+	    {S("UU ID"), CLIENTID_E_TYPE},
+	    {S("UU\tID"), CLIENTID_E_TYPE},
+	    {S("UU.ID"), CLIENTID_E_TYPE},
+	    {S("UU\0ID"), CLIENTID_E_TYPE},
+	    {S("\xc3\x9c"), CLIENTID_E_TYPE},
+	    {S("\x7f"), CLIENTID_E_TYPE},
 	};
 	run_check(clientid_type_check, cases, N_ELEMENTS(cases));
 }
@@ -63,28 +64,28 @@ static void test_token(void)
 {
 	make_long_tokens();
 	const struct check_case cases[] = {
-		{S("x"), 0},
-		{S("23bf83be-aad7-46aa-9e0f-39191ccf402f"), 0},
-		{S("()"), 0},
-		{S("{}"), 0},
-		{S("%*"), 0},
-		{S("\"abc\""), 0},
-		{S("\\"), 0},
-		{S("]["), 0},
-		{S("{5}"), 0},
-		{S("!~"), 0},
-		{token128, 128, 0},
-		{token129, 129, CLIENTID_E_TOKEN},
-		{S(""), CLIENTID_E_TOKEN},
-		{S("a b"), CLIENTID_E_TOKEN},
-		{S("a\tb"), CLIENTID_E_TOKEN},
-		{S("a\0b"), CLIENTID_E_TOKEN},
-		{S("a\x7f"), CLIENTID_E_TOKEN},
-		{S("a\x80"), CLIENTID_E_TOKEN},
-		{S("\xff"), CLIENTID_E_TOKEN},
-		{S("caf\xc3\xa9"), CLIENTID_E_TOKEN},
-		{S("a\r"), CLIENTID_E_TOKEN},
-		{S("a\nb"), CLIENTID_E_TOKEN},
+	    {S("x"), 0},
+	    {S("23bf83be-aad7-46aa-9e0f-39191ccf402f"), 0},
+	    {S("()"), 0},
+	    {S("{}"), 0},
+	    {S("%*"), 0},
+	    {S("\"abc\""), 0},
+	    {S("\\"), 0},
+	    {S("]["), 0},
+	    {S("{5}"), 0},
+	    {S("!~"), 0},
+	    {token128, 128, 0},
+	    {token129, 129, CLIENTID_E_TOKEN},
+	    {S(""), CLIENTID_E_TOKEN},
+	    {S("a b"), CLIENTID_E_TOKEN},
+	    {S("a\tb"), CLIENTID_E_TOKEN},
+	    {S("a\0b"), CLIENTID_E_TOKEN},
+	    {S("a\x7f"), CLIENTID_E_TOKEN},
+	    {S("a\x80"), CLIENTID_E_TOKEN},
+	    {S("\xff"), CLIENTID_E_TOKEN},
+	    {S("caf\xc3\xa9"), CLIENTID_E_TOKEN},
+	    {S("a\r"), CLIENTID_E_TOKEN},
+	    {S("a\nb"), CLIENTID_E_TOKEN},
 	};
 	run_check(clientid_token_check, cases, N_ELEMENTS(cases));
 }
@@ -101,26 +102,26 @@ static void test_args(void)
 {
 	const unsigned SMTP = CLIENTID_ARGS_SMTP_TRAILING;
 	const struct args_case cases[] = {
-		{S("UUID abc"), 0, 0, "UUID", "abc"},
-		{S("UUID abc"), SMTP, 0, "UUID", "abc"},
-		{S("UUID \"abc\""), 0, 0, "UUID", "\"abc\""},
-		{S("UUID {5}"), 0, 0, "UUID", "{5}"},
-		{S("UUID abc "), SMTP, 0, "UUID", "abc"},
-		{S("UUID abc \t "), SMTP, 0, "UUID", "abc"},
-		{S("UUID abc "), 0, CLIENTID_E_ARGS, NULL, NULL},
-		{S("UUID"), 0, CLIENTID_E_ARGS, NULL, NULL},
-		{S("UUID "), 0, CLIENTID_E_ARGS, NULL, NULL},
-		{S("UUID "), SMTP, CLIENTID_E_ARGS, NULL, NULL},
-		{S(""), 0, CLIENTID_E_ARGS, NULL, NULL},
-		{S(" UUID abc"), 0, CLIENTID_E_ARGS, NULL, NULL},
-		{S("UUID  abc"), 0, CLIENTID_E_ARGS, NULL, NULL},
-		{S("UUID abc def"), 0, CLIENTID_E_ARGS, NULL, NULL},
-		{S("UUID abc def"), SMTP, CLIENTID_E_ARGS, NULL, NULL},
-		{S("UUID\tabc"), 0, CLIENTID_E_ARGS, NULL, NULL},
-		{S("UUID abc\tdef"), 0, CLIENTID_E_TOKEN, NULL, NULL},
-		{S("UU_ID abc"), 0, CLIENTID_E_TYPE, NULL, NULL},
-		{S("UUID ab\0c"), 0, CLIENTID_E_TOKEN, NULL, NULL},
-		{S("ABCDEFGHIJ-123456 abc"), 0, CLIENTID_E_TYPE, NULL, NULL},
+	    {S("UUID abc"), 0, 0, "UUID", "abc"},
+	    {S("UUID abc"), SMTP, 0, "UUID", "abc"},
+	    {S("UUID \"abc\""), 0, 0, "UUID", "\"abc\""},
+	    {S("UUID {5}"), 0, 0, "UUID", "{5}"},
+	    {S("UUID abc "), SMTP, 0, "UUID", "abc"},
+	    {S("UUID abc \t "), SMTP, 0, "UUID", "abc"},
+	    {S("UUID abc "), 0, CLIENTID_E_ARGS, NULL, NULL},
+	    {S("UUID"), 0, CLIENTID_E_ARGS, NULL, NULL},
+	    {S("UUID "), 0, CLIENTID_E_ARGS, NULL, NULL},
+	    {S("UUID "), SMTP, CLIENTID_E_ARGS, NULL, NULL},
+	    {S(""), 0, CLIENTID_E_ARGS, NULL, NULL},
+	    {S(" UUID abc"), 0, CLIENTID_E_ARGS, NULL, NULL},
+	    {S("UUID  abc"), 0, CLIENTID_E_ARGS, NULL, NULL},
+	    {S("UUID abc def"), 0, CLIENTID_E_ARGS, NULL, NULL},
+	    {S("UUID abc def"), SMTP, CLIENTID_E_ARGS, NULL, NULL},
+	    {S("UUID\tabc"), 0, CLIENTID_E_ARGS, NULL, NULL},
+	    {S("UUID abc\tdef"), 0, CLIENTID_E_TOKEN, NULL, NULL},
+	    {S("UU_ID abc"), 0, CLIENTID_E_TYPE, NULL, NULL},
+	    {S("UUID ab\0c"), 0, CLIENTID_E_TOKEN, NULL, NULL},
+	    {S("ABCDEFGHIJ-123456 abc"), 0, CLIENTID_E_TYPE, NULL, NULL},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		const struct args_case *c = &cases[i];
@@ -128,14 +129,16 @@ static void test_args(void)
 		char *p = guard_dup(c->in, c->len);
 		int got = clientid_args_parse(p, c->len, c->flags, &type, &token);
 		if (got != c->expected)
-			fprintf(stderr, "args case %zu: got %d, expected %d\n", i, got, c->expected);
+			fprintf(stderr, "args case %zu: got %d, expected %d\n", i, got,
+			        c->expected);
 		CU_ASSERT_EQUAL(got, c->expected);
 		if (c->expected == 0 && got == 0) {
 			CU_ASSERT(type.ptr >= p && type.ptr + type.len <= p + c->len);
 			CU_ASSERT(token.ptr >= p && token.ptr + token.len <= p + c->len);
-			CU_ASSERT(type.len == strlen(c->type) && memcmp(type.ptr, c->type, type.len) == 0);
+			CU_ASSERT(type.len == strlen(c->type) &&
+			          memcmp(type.ptr, c->type, type.len) == 0);
 			CU_ASSERT(token.len == strlen(c->token) &&
-				  memcmp(token.ptr, c->token, token.len) == 0);
+			          memcmp(token.ptr, c->token, token.len) == 0);
 		} else {
 			CU_ASSERT_PTR_NULL(type.ptr);
 			CU_ASSERT_PTR_NULL(token.ptr);
@@ -151,7 +154,8 @@ static void test_every_byte(void)
 {
 	for (int c = 0; c < 256; c++) {
 		char b = (char)c;
-		int alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+		int alnum =
+		    (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 		CU_ASSERT_EQUAL(clientid_type_check(&b, 1) == 0, alnum || c == '-');
 		CU_ASSERT_EQUAL(clientid_token_check(&b, 1) == 0, c >= 0x21 && c <= 0x7e);
 	}
@@ -161,11 +165,9 @@ void register_grammar(void);
 void register_grammar(void)
 {
 	static const struct unit_test tests[] = {
-		{"type", test_type},
-		{"token", test_token},
-		{"args", test_args},
-		{"every byte", test_every_byte},
-		{NULL, NULL},
+	    {"type", test_type}, {"token", test_token},
+	    {"args", test_args}, {"every byte", test_every_byte},
+	    {NULL, NULL},
 	};
 	unit_add_suite("grammar", tests);
 }

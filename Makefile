@@ -1,0 +1,60 @@
+# A thin wrapper over meson: `make test` does the whole job on a fresh
+# Debian 12 machine as root. The build system is meson; nothing is built here.
+
+BUILD        ?= build
+SAN_BUILD    ?= build-san
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 30
+MESON_TEST   ?= meson test --print-errorlogs --num-processes 2
+
+# Every component lists the Debian packages it needs in its packages.txt.
+PACKAGE_LISTS = $(wildcard */packages.txt tests/*/packages.txt tests/e2e/*/packages.txt)
+C_SOURCES     = $(shell git ls-files '*.c' '*.h' | grep -v '^exim-module/patches/')
+NO_SERVERS    = -Ddovecot=disabled -Dexim=disabled -De2e=false
+
+.PHONY: all deps build exim test unit-sanitize fuzz-smoke format format-check clean
+
+all: build
+
+deps:
+	@.ci/install-packages $(PACKAGE_LISTS)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# The patched Exim, built from Debian's source package and cached.
+exim: deps
+	@if [ -x exim-module/build-exim ]; then exim-module/build-exim fast; fi
+
+test: deps format-check build exim
+	CLIENTID_EXIM="$$(exim-module/build-exim path 2>/dev/null)" $(MESON_TEST) -C $(BUILD)
+	$(MAKE) --no-print-directory unit-sanitize fuzz-smoke
+
+# The unit and corpus suites again under ASan and UBSan.
+unit-sanitize:
+	[ -f $(SAN_BUILD)/build.ninja ] || meson setup $(SAN_BUILD) $(NO_SERVERS) \
+		-Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(SAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(MESON_TEST) -C $(SAN_BUILD) --suite unit --suite corpus
+
+# Every libFuzzer target for FUZZ_SECONDS, from the committed seeds.
+fuzz-smoke:
+	[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) $(NO_SERVERS) \
+		-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(FUZZ_BUILD)
+	tests/fuzz/run-smoke $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+format:
+	clang-format -i $(C_SOURCES)
+
+format-check:
+	@clang-format --dry-run --Werror $(C_SOURCES) || \
+		{ echo "format-check: run 'make format'"; exit 1; }
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)
