@@ -158,6 +158,19 @@ static void test_file(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "No such file"));
 }
 
+/* docs/clientid.conf lists every key with its default, commented out. */
+static void test_example_file(void)
+{
+	const char *src = getenv("CLIENTID_SRCDIR");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+	char path[4096], err[CLIENTID_ERRBUF_SIZE];
+	snprintf(path, sizeof(path), "%s/docs/clientid.conf", src);
+	struct clientid_config def, example;
+	clientid_config_defaults(&def);
+	CU_ASSERT_EQUAL(clientid_config_load(path, &example, err), 0);
+	CU_ASSERT(memcmp(&def, &example, sizeof(def)) == 0);
+}
+
 static void test_mode_names(void)
 {
 	for (int m = CLIENTID_MODE_OFF; m <= CLIENTID_MODE_ENFORCE; m++) {
@@ -179,6 +192,7 @@ void register_config(void)
 	    {"values", test_values},
 	    {"errors name file, line and key", test_errors},
 	    {"file", test_file},
+	    {"example file", test_example_file},
 	    {"mode names", test_mode_names},
 	    {NULL, NULL},
 	};
