@@ -32,6 +32,9 @@ exim: deps
 test: deps format-check build exim
 	CLIENTID_EXIM="$$(exim-module/build-exim path 2>/dev/null)" $(MESON_TEST) -C $(BUILD)
 	$(MAKE) --no-print-directory unit-sanitize fuzz-smoke
+	@echo "== summary of the main run (CUnit, then meson)"
+	@sed -n '/Run Summary/,/asserts/p' $(BUILD)/meson-logs/testlog.txt
+	@grep -E '^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout): ' $(BUILD)/meson-logs/testlog.txt
 
 # The unit and corpus suites again under ASan and UBSan.
 unit-sanitize:
