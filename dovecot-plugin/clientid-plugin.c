@@ -37,7 +37,7 @@
 
 #define CLIENTID_CONTEXT(obj) MODULE_CONTEXT(obj, clientid_login_module)
 
-#define CLIENTID_ENV_ENABLE	     "CLIENTID_IMAP_ENABLE"
+#define CLIENTID_ENV_ENABLE          "CLIENTID_IMAP_ENABLE"
 #define CLIENTID_ENV_TRUST_PROXY_TLS "CLIENTID_IMAP_TRUST_PROXY_TLS"
 
 /* Longest CLIENTID argument line we wait for; a valid one is at most
@@ -46,7 +46,7 @@
 
 /* Same limit and replies as imap-login's client_invalid_command(). */
 #define CLIENTID_MAX_BAD_COMMANDS 3
-#define CLIENTID_REPLY_BAD	  "Error in IMAP command received by server."
+#define CLIENTID_REPLY_BAD        "Error in IMAP command received by server."
 
 enum clientid_trust_proxy {
 	CLIENTID_TRUST_HAPROXY = 0x01,
@@ -114,15 +114,17 @@ static void clientid_send_raw_data(struct client *client, const void *data, size
 
 	if (cclient->rewrite_capability && clientid_client_active(client) &&
 	    (pos = clientid_capability_insert_pos(data, size)) > 0) {
-		T_BEGIN {
+		T_BEGIN
+		{
 			string_t *line = t_str_new(size + CLIENTID_CAPABILITY_EXTRA);
 
 			str_append_data(line, data, pos);
 			str_append(line, " " CLIENTID_CAPABILITY_WORD);
 			str_append_data(line, CONST_PTR_OFFSET(data, pos), size - pos);
 			cclient->module_ctx.super.send_raw_data(client, str_data(line),
-								str_len(line));
-		} T_END;
+			                                        str_len(line));
+		}
+		T_END;
 		return;
 	}
 	cclient->module_ctx.super.send_raw_data(client, data, size);
@@ -166,7 +168,7 @@ static bool clientid_reply_bad(struct imap_client *imap_client, const char *text
 }
 
 static void clientid_forward(struct client *client, const struct clientid_slice *type,
-			     const struct clientid_slice *token)
+                             const struct clientid_slice *token)
 {
 	char buf[CLIENTID_TOKEN_MAX + 1];
 
@@ -212,7 +214,7 @@ static bool clientid_cmd_clientid(struct imap_client *imap_client, struct client
 		ret = 1;
 	else
 		ret = clientid_args_parse((const char *)data, args_len, CLIENTID_ARGS_IMAP, &type,
-					  &token);
+		                          &token);
 	if (ret == 0) {
 		clientid_forward(client, &type, &token);
 		cclient->done = TRUE;
@@ -254,7 +256,7 @@ static void clientid_wrap_capability(void)
 	cmd = imap_login_command_lookup("CAPABILITY");
 	if (cmd == NULL) {
 		i_error("clientid: imap-login has no CAPABILITY command; "
-			"CLIENTID is only advertised in the greeting");
+		        "CLIENTID is only advertised in the greeting");
 		return;
 	}
 	clientid_orig_cmd_capability = cmd->func;
@@ -279,7 +281,7 @@ static void clientid_client_allocated(struct client *client)
 }
 
 static struct login_client_hooks clientid_login_hooks = {
-	.client_allocated = clientid_client_allocated,
+    .client_allocated = clientid_client_allocated,
 };
 
 static bool clientid_parse_bool(const char *name, const char *value, bool *value_r)
@@ -312,8 +314,8 @@ static bool clientid_parse_trust(const char *value, unsigned int *flags_r)
 			flags |= CLIENTID_TRUST_NETWORKS;
 		else {
 			i_error("clientid: %s=%s: expected no, or a comma-separated list of "
-				"haproxy and trusted_networks",
-				CLIENTID_ENV_TRUST_PROXY_TLS, value);
+			        "haproxy and trusted_networks",
+			        CLIENTID_ENV_TRUST_PROXY_TLS, value);
 			return FALSE;
 		}
 	}

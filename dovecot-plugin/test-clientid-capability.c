@@ -13,28 +13,28 @@ struct capability_case {
 };
 
 static const struct capability_case cases[] = {
-	{"* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN\r\n",
-	 "* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN CLIENTID\r\n"},
-	{"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Dovecot ready.\r\n",
-	 "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN CLIENTID] Dovecot ready.\r\n"},
-	{"* OK [CAPABILITY IMAP4rev1] a ] b\r\n", "* OK [CAPABILITY IMAP4rev1 CLIENTID] a ] b\r\n"},
-	/* already there */
-	{"* CAPABILITY IMAP4rev1 CLIENTID\r\n", NULL},
-	{"* CAPABILITY IMAP4rev1 clientid AUTH=PLAIN\r\n", NULL},
-	{"* OK [CAPABILITY CLIENTID IMAP4rev1] hi\r\n", NULL},
-	/* look-alikes stay */
-	{"* CAPABILITY IMAP4rev1 CLIENTIDX\r\n", "* CAPABILITY IMAP4rev1 CLIENTIDX CLIENTID\r\n"},
-	/* not capability lines */
-	{"a1 OK Pre-login capabilities listed, post-login capabilities have more.\r\n", NULL},
-	{"* OK Dovecot ready.\r\n", NULL},
-	{"* OK [CAPABILITY IMAP4rev1 no close\r\n", NULL},
-	{"* CAPABILITY IMAP4rev1", NULL},
-	{"* CAPABILITY IMAP4rev1\n", NULL},
-	{"* CAPABILITY A\r\n* CAPABILITY B\r\n", NULL},
-	{"* CAPABILITY \r\n", NULL},
-	{"* OK [CAPABILITY ] x\r\n", NULL},
-	{"", NULL},
-	{"* CAPABILITY", NULL},
+    {"* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN\r\n",
+     "* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN CLIENTID\r\n"},
+    {"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Dovecot ready.\r\n",
+     "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN CLIENTID] Dovecot ready.\r\n"},
+    {"* OK [CAPABILITY IMAP4rev1] a ] b\r\n", "* OK [CAPABILITY IMAP4rev1 CLIENTID] a ] b\r\n"},
+    /* already there */
+    {"* CAPABILITY IMAP4rev1 CLIENTID\r\n", NULL},
+    {"* CAPABILITY IMAP4rev1 clientid AUTH=PLAIN\r\n", NULL},
+    {"* OK [CAPABILITY CLIENTID IMAP4rev1] hi\r\n", NULL},
+    /* look-alikes stay */
+    {"* CAPABILITY IMAP4rev1 CLIENTIDX\r\n", "* CAPABILITY IMAP4rev1 CLIENTIDX CLIENTID\r\n"},
+    /* not capability lines */
+    {"a1 OK Pre-login capabilities listed, post-login capabilities have more.\r\n", NULL},
+    {"* OK Dovecot ready.\r\n", NULL},
+    {"* OK [CAPABILITY IMAP4rev1 no close\r\n", NULL},
+    {"* CAPABILITY IMAP4rev1", NULL},
+    {"* CAPABILITY IMAP4rev1\n", NULL},
+    {"* CAPABILITY A\r\n* CAPABILITY B\r\n", NULL},
+    {"* CAPABILITY \r\n", NULL},
+    {"* OK [CAPABILITY ] x\r\n", NULL},
+    {"", NULL},
+    {"* CAPABILITY", NULL},
 };
 
 static void test_capability_table(void)

@@ -1,0 +1,1135 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the clientid imap-login plugin against Debian's Dovecot.
+
+Each group starts its own /usr/sbin/dovecot -F on free loopback ports with a
+scratch base_dir, state_dir, log file, self-signed certificate (made now with
+openssl), passwd-file passdbs and mail, loads the plugin from the build
+directory, runs its cases and stops everything it started, also on failure.
+
+usage: dovecot_e2e.py --group NAME --plugin-dir DIR [--corpus DIR]
+                      [--etpan-client PATH] [--skip REASON] [--keep]
+
+Prints one "ok"/"not ok"/"skip" line per case. Exit status: 0 when every case
+passed, 1 on a failure, 77 (with the reason printed) when the group cannot
+run here.
+"""
+
+import argparse
+import base64
+import imaplib
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+
+DOVECOT = "/usr/sbin/dovecot"
+PLUGIN_FILE = "lib95_clientid_plugin.so"
+SKIP = 77
+
+UNKNOWN_REPLY = "BAD Error in IMAP command received by server."
+OK_REPLY = "OK CLIENTID completed"
+AGAIN_REPLY = "BAD CLIENTID already issued."
+
+# Tokens used in this run. Every one must stay out of every log.
+RUN_ID = uuid.uuid4().hex[:10]
+UUID_TOKEN = str(uuid.uuid4())
+BOB_TOKEN = "tok-" + RUN_ID
+SPECIAL_TOKENS = {
+    # user: (type, token) -- tokens with atom-specials, quotes, braces
+    "carol": ("UUID", "{5}"),
+    "dave": ("T-1", '"abc"'),
+    "erin": ("X", '(a)[b]{c}%*"\\' + RUN_ID + "]"),
+}
+
+
+# --------------------------------------------------------------------------
+# Dovecot instance
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Dovecot:
+    """One scratch Dovecot. enable=None leaves CLIENTID_IMAP_ENABLE unset
+    (the plugin's default); load_plugin=False runs without the plugin."""
+
+    def __init__(self, plugin_dir, name, enable=None, load_plugin=True,
+                 auth_debug=False, keep=False):
+        self.plugin_dir = os.path.abspath(plugin_dir)
+        self.name = name
+        self.enable = enable
+        self.load_plugin = load_plugin
+        self.auth_debug = auth_debug
+        self.keep = keep
+        self.proc = None
+        self.scratch = tempfile.mkdtemp(prefix="clientid-e2e-dovecot-%s-" % name)
+        os.chmod(self.scratch, 0o755)
+        self.port = free_port()
+        self.ssl_port = free_port()
+        while self.ssl_port == self.port:
+            self.ssl_port = free_port()
+        self.log = os.path.join(self.scratch, "log", "dovecot.log")
+        self.stdio_log = os.path.join(self.scratch, "log", "stdio.log")
+
+    def path(self, *parts):
+        return os.path.join(self.scratch, *parts)
+
+    def _write(self, rel, text, mode=0o644):
+        p = self.path(rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(p, mode)
+        return p
+
+    def _make_cert(self):
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=localhost", "-keyout", self.path("key.pem"),
+             "-out", self.path("cert.pem")],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _conf(self):
+        env = "$import_environment"
+        if self.enable is not None:
+            env += " CLIENTID_IMAP_ENABLE=" + self.enable
+        plugins = "login_plugins = $login_plugins clientid" if self.load_plugin else ""
+        return """\
+# scratch configuration written by dovecot_e2e.py
+instance_name = clientid-e2e-{name}-{pid}
+base_dir = {s}/run
+state_dir = {s}/state
+log_path = {s}/log/dovecot.log
+info_log_path = {s}/log/dovecot.log
+debug_log_path = {s}/log/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <{s}/cert.pem
+ssl_key = <{s}/key.pem
+auth_mechanisms = plain login
+auth_verbose = yes
+auth_debug = {auth_debug}
+auth_failure_delay = 0
+default_internal_user = dovecot
+default_login_user = dovenull
+login_plugin_dir = {plugin_dir}
+import_environment = {env}
+mail_location = maildir:{s}/mail/%u
+# forward_clientid_* observable: this passdb only finds
+# "<user>+<type>+<token>", so the user logs in only when both forward
+# fields reached the auth process intact.
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u+%{{passdb:forward_clientid_type}}+%{{passdb:forward_clientid_token}} {s}/passwd.clientid
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {s}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={s}/home/%u allow_all_users=yes
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {ssl_port}
+    ssl = yes
+  }}
+}}
+service auth {{
+  unix_listener auth-userdb {{
+    mode = 0666
+  }}
+}}
+protocol imap {{
+  {plugins}
+}}
+""".format(name=self.name, pid=os.getpid(), s=self.scratch, plugin_dir=self.plugin_dir,
+           env=env, port=self.port, ssl_port=self.ssl_port, plugins=plugins,
+           auth_debug="yes" if self.auth_debug else "no")
+
+    def start(self):
+        os.makedirs(self.path("log"), exist_ok=True)
+        for d in ("mail", "home"):
+            os.makedirs(self.path(d), exist_ok=True)
+            shutil.chown(self.path(d), "nobody", "nogroup")
+        self._make_cert()
+        self._write("passwd", "joe:{PLAIN}password\nalice:{PLAIN}alicepw\n")
+        lines = ["bob+UUID+%s:{PLAIN}bobpw" % BOB_TOKEN]
+        for user, (typ, tok) in SPECIAL_TOKENS.items():
+            # passwd-file expands username_format with str_escape(), which
+            # puts a backslash before " ' and \
+            key = re.sub(r"([\"'\\])", r"\\\1", tok)
+            lines.append("%s+%s+%s:{PLAIN}%spw" % (user, typ, key, user))
+        self._write("passwd.clientid", "\n".join(lines) + "\n")
+        conf = self._write("dovecot.conf", self._conf())
+        with open(self.stdio_log, "ab") as out:
+            self.proc = subprocess.Popen([DOVECOT, "-F", "-c", conf], stdout=out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("dovecot exited with %s:\n%s" % (self.proc.returncode,
+                                                                     self.logs_text()))
+            try:
+                for p in (self.port, self.ssl_port):
+                    socket.create_connection(("127.0.0.1", p), timeout=1).close()
+                # and a greeting proves imap-login with the plugin is up
+                c = Raw(self, tls=False)
+                c.close()
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("dovecot did not come up:\n" + self.logs_text())
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+        # the master normally takes its children along; make sure of it
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.wait(timeout=5)
+        self.proc = None
+
+    def log_files(self):
+        out = []
+        for root, _dirs, files in os.walk(self.path("log")):
+            out.extend(os.path.join(root, f) for f in files)
+        return out
+
+    def logs_bytes(self):
+        data = b""
+        for f in self.log_files():
+            with open(f, "rb") as fh:
+                data += fh.read()
+        return data
+
+    def logs_text(self):
+        return self.logs_bytes().decode("utf-8", "replace")[-4000:]
+
+    def cleanup(self):
+        self.stop()
+        if not self.keep:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# A raw line client: exact bytes out, exact lines in.
+
+def client_ssl_context():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Raw:
+    def __init__(self, dc, tls, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", dc.ssl_port if tls else dc.port),
+                                             timeout=timeout)
+        if tls:
+            self.sock = client_ssl_context().wrap_socket(self.sock)
+        self.buf = b""
+        self.greeting = self.line()
+        if not self.greeting.startswith("* OK"):
+            raise OSError("no greeting: %r" % self.greeting)
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise EOFError("connection closed; pending %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode("latin-1")
+
+    def until_tagged(self, tag):
+        """All lines up to and including the tagged reply for tag."""
+        lines = []
+        while True:
+            ln = self.line()
+            lines.append(ln)
+            if ln.startswith(tag + " "):
+                return lines
+
+    def cmd(self, tag, text):
+        self.send("%s %s\r\n" % (tag, text))
+        return self.until_tagged(tag)
+
+    def starttls(self, tag="s1"):
+        lines = self.cmd(tag, "STARTTLS")
+        if not lines[-1].startswith(tag + " OK"):
+            raise AssertionError("STARTTLS failed: %r" % lines)
+        self.sock = client_ssl_context().wrap_socket(self.sock)
+        return lines
+
+    def capability(self, tag="c1"):
+        lines = self.cmd(tag, "CAPABILITY")
+        caps = [ln for ln in lines if ln.startswith("* CAPABILITY ")]
+        if len(caps) != 1 or not lines[-1].startswith(tag + " OK"):
+            raise AssertionError("bad CAPABILITY reply: %r" % lines)
+        return caps[0].split()[2:]
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def greeting_caps(greeting):
+    m = re.match(r"\* OK \[CAPABILITY ([^\]]*)\]", greeting)
+    if not m:
+        raise AssertionError("greeting without capability code: %r" % greeting)
+    return m.group(1).split()
+
+
+def tls_client(dc, how):
+    """how: 'ssl' (implicit TLS) or 'starttls'."""
+    if how == "ssl":
+        return Raw(dc, tls=True)
+    c = Raw(dc, tls=False)
+    c.starttls()
+    return c
+
+
+# --------------------------------------------------------------------------
+# imaplib: a real client library
+
+imaplib.Commands.setdefault("CLIENTID", ("NONAUTH",))
+
+
+def imaplib_client(dc, how):
+    if how == "ssl":
+        return imaplib.IMAP4_SSL("127.0.0.1", dc.ssl_port, ssl_context=client_ssl_context(),
+                                 timeout=10)
+    m = imaplib.IMAP4("127.0.0.1", dc.port, timeout=10)
+    if how == "starttls":
+        m.starttls(ssl_context=client_ssl_context())
+    return m
+
+
+def imaplib_clientid(m, typ, token):
+    """('OK', text) or ('BAD'/'NO', text); imaplib raises on BAD."""
+    try:
+        typ_, data = m._simple_command("CLIENTID", typ, token)
+        return typ_, data[-1].decode() if data and data[-1] else ""
+    except m.error as e:
+        return "BAD", str(e)
+
+
+# --------------------------------------------------------------------------
+# Tiny runner
+
+class Failure(AssertionError):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise Failure("%s: got %r, want %r" % (what, got, want))
+
+
+class Runner:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+        self.skipped = 0
+
+    def case(self, name, fn, *args):
+        self.n += 1
+        try:
+            fn(*args)
+            print("ok %d - %s" % (self.n, name), flush=True)
+        except Skip as e:
+            self.skipped += 1
+            print("ok %d - %s # SKIP %s" % (self.n, name, e), flush=True)
+        except Exception as e:  # noqa: BLE001 - report every failure as such
+            self.failed += 1
+            print("not ok %d - %s" % (self.n, name), flush=True)
+            for ln in ("%s: %s" % (type(e).__name__, e)).splitlines():
+                print("#   " + ln)
+            if not isinstance(e, Failure):
+                for ln in traceback.format_exc().splitlines():
+                    print("#   " + ln)
+
+    def summary(self):
+        print("# %d cases: %d passed, %d failed, %d skipped" %
+              (self.n, self.n - self.failed - self.skipped, self.failed, self.skipped))
+        return 1 if self.failed else 0
+
+
+class Skip(Exception):
+    pass
+
+
+def tag_of(reply):
+    return reply.split(" ", 1)[0]
+
+
+def rest_of(reply):
+    return reply.split(" ", 1)[1] if " " in reply else ""
+
+
+# --------------------------------------------------------------------------
+# Group: the IMAP draft's example transcripts, section 7
+
+def draft_7_1(dc):
+    c = Raw(dc, tls=False)
+    try:
+        caps = c.capability("a001")
+        check("STARTTLS" in caps, "plaintext CAPABILITY lacks STARTTLS: %r" % caps)
+        check("CLIENTID" not in caps, "CLIENTID advertised before TLS: %r" % caps)
+        lines = c.starttls("a002")
+        eq(lines[-1].split(" ")[1], "OK", "a002 STARTTLS")
+        caps = c.capability("a003")
+        check("CLIENTID" in caps, "CLIENTID missing after STARTTLS: %r" % caps)
+        check("AUTH=PLAIN" in caps, "AUTH=PLAIN missing after STARTTLS: %r" % caps)
+        eq(c.cmd("a004", "CLIENTID UUID 23bf83be-aad7-46aa-9e0f-39191ccf402f"),
+           ["a004 " + OK_REPLY], "a004 CLIENTID")
+        lines = c.cmd("a005", "LOGIN joe password")
+        check(lines[-1].startswith("a005 OK "), "a005 LOGIN: %r" % lines)
+    finally:
+        c.close()
+
+
+def draft_7_1_imaplib(dc):
+    m = imaplib_client(dc, "plain")
+    try:
+        check("CLIENTID" not in m.capabilities, "CLIENTID before TLS: %r" % (m.capabilities,))
+        m.starttls(ssl_context=client_ssl_context())
+        check("CLIENTID" in m.capabilities, "CLIENTID after STARTTLS: %r" % (m.capabilities,))
+        eq(imaplib_clientid(m, "UUID", "23bf83be-aad7-46aa-9e0f-39191ccf402f"),
+           ("OK", "CLIENTID completed"), "CLIENTID")
+        eq(m.login("joe", "password")[0], "OK", "LOGIN")
+        m.logout()
+    finally:
+        try:
+            m.shutdown()
+        except OSError:
+            pass
+
+
+def draft_7_2(dc):
+    c = Raw(dc, tls=False)
+    try:
+        check("CLIENTID" not in c.capability("a001"), "CLIENTID before TLS")
+        c.starttls("a002")
+        check("CLIENTID" in c.capability("a003"), "CLIENTID after STARTTLS")
+        eq(c.cmd("a004", "CLIENTID UUID"), ["a004 " + UNKNOWN_REPLY], "a004 CLIENTID UUID")
+        # the connection is still usable and CLIENTID still possible
+        eq(c.cmd("a005", "CLIENTID UUID " + UUID_TOKEN), ["a005 " + OK_REPLY], "a005")
+    finally:
+        c.close()
+
+
+def draft_7_3(dc):
+    c = Raw(dc, tls=False)
+    try:
+        check("CLIENTID" not in c.capability("a001"), "CLIENTID before TLS")
+        got = c.cmd("a002", "CLIENTID UUID 23bf83be-aad7-46aa-9e0f-39191ccf402f")
+        # exactly what an unknown command gets
+        ref = c.cmd("a003", "XCLIENTIDX UUID 23bf83be-aad7-46aa-9e0f-39191ccf402f")
+        eq(got, ["a002 " + UNKNOWN_REPLY], "a002 CLIENTID before TLS")
+        eq([rest_of(x) for x in got], [rest_of(x) for x in ref], "same as unknown command")
+    finally:
+        c.close()
+
+
+def draft_7_4_until_clientid(dc):
+    c = Raw(dc, tls=False)
+    try:
+        check("CLIENTID" not in c.capability("a001"), "CLIENTID before TLS")
+        c.starttls("a002")
+        check("CLIENTID" in c.capability("a003"), "CLIENTID after STARTTLS")
+        eq(c.cmd("a004", "CLIENTID UUID 23bf83be-aad7-46aa-9e0f-39191ccf402f"),
+           ["a004 " + OK_REPLY], "a004")
+    finally:
+        c.close()
+
+
+def draft_7_4_policy_rejection(_dc):
+    raise Skip("the rejection at LOGIN comes from the clientid auth policy service "
+               "(dovecot-plugin/policy-service/), which does not exist yet")
+
+
+def group_draft(r, dc):
+    r.case("draft 7.1 UUID as client identity (raw)", draft_7_1, dc)
+    r.case("draft 7.1 UUID as client identity (imaplib)", draft_7_1_imaplib, dc)
+    r.case("draft 7.2 malformed CLIENTID", draft_7_2, dc)
+    r.case("draft 7.3 CLIENTID without TLS is an unknown command", draft_7_3, dc)
+    r.case("draft 7.4 steps up to CLIENTID OK", draft_7_4_until_clientid, dc)
+    r.case("draft 7.4 policy rejection at LOGIN", draft_7_4_policy_rejection, dc)
+
+
+# --------------------------------------------------------------------------
+# Group: grammar corpus, replayed verbatim over TLS
+
+BUILTIN_CORPUS = {
+    "y_uuid": b"a1 CLIENTID UUID 23bf83be-aad7-46aa-9e0f-39191ccf402f\r\n",
+    "y_lowercase_verb_and_type": b"a1 clientid uuid abc\r\n",
+    "y_quoted_token": b'a1 CLIENTID T "abc"\r\n',
+    "y_brace_token_at_eol": b"a1 CLIENTID T {5}\r\n",
+    "y_atom_specials": b'a1 CLIENTID T (){}%*"\\][\r\n',
+    "y_type_16": b"a1 CLIENTID ABCDEFGHIJ-12345 x\r\n",
+    "y_token_128": b"a1 CLIENTID T " + b"x" * 128 + b"\r\n",
+    "n_missing_token": b"a1 CLIENTID UUID\r\n",
+    "n_no_args": b"a1 CLIENTID\r\n",
+    "n_extra_arg": b"a1 CLIENTID UUID abc def\r\n",
+    "n_double_space": b"a1 CLIENTID UUID  abc\r\n",
+    "n_tab_separator": b"a1 CLIENTID UUID\tabc\r\n",
+    "n_type_17": b"a1 CLIENTID ABCDEFGHIJ-123456 x\r\n",
+    "n_type_underscore": b"a1 CLIENTID DEVICE_ID x\r\n",
+    "n_token_129": b"a1 CLIENTID T " + b"x" * 129 + b"\r\n",
+    "n_token_nul": b"a1 CLIENTID T ab\x00cd\r\n",
+    "n_token_del": b"a1 CLIENTID T ab\x7fcd\r\n",
+    "n_token_8bit": b"a1 CLIENTID T ab\xc3\xa9cd\r\n",
+    "n_token_bare_cr": b"a1 CLIENTID T ab\rcd\r\n",
+    "n_token_bare_lf": b"a1 CLIENTID T\nabc\r\n",
+}
+
+
+def load_corpus(corpus_dir):
+    cases = {}
+    if corpus_dir and os.path.isdir(corpus_dir):
+        for name in sorted(os.listdir(corpus_dir)):
+            if name.startswith(("y_", "n_")):
+                with open(os.path.join(corpus_dir, name), "rb") as f:
+                    cases[name] = f.read()
+    return cases
+
+
+def replay(dc, name, data):
+    """Sends data verbatim on a fresh implicit-TLS connection, then a NOOP as
+    a fence, and classifies every reply before the fence."""
+    c = Raw(dc, tls=True, timeout=10)
+    try:
+        c.send(data)
+        c.send(b"zfence NOOP\r\n")
+        replies = []
+        closed = False
+        while True:
+            try:
+                ln = c.line()
+            except (EOFError, OSError):
+                closed = True
+                break
+            if ln.startswith("zfence "):
+                eq(ln, "zfence OK NOOP completed.", "fence")
+                break
+            replies.append(ln)
+    finally:
+        c.close()
+    check(not any(ln.startswith("+") for ln in replies),
+          "server sent a continuation: %r" % replies)
+    if name.startswith("y_"):
+        tag = data.split(b" ", 1)[0].decode("latin-1")
+        eq(replies, [tag + " " + OK_REPLY], "reply to %s" % name)
+        check(not closed, "connection closed after a valid command")
+    else:
+        check(replies, "no reply at all")
+        for ln in replies:
+            parts = ln.split(" ")
+            check(len(parts) >= 2 and parts[1] in ("BAD", "BYE"),
+                  "non-BAD reply %r among %r" % (ln, replies))
+        check(any(ln.split(" ")[1] == "BAD" for ln in replies), "no BAD in %r" % replies)
+    check(dc.alive(), "dovecot died")
+
+
+def group_corpus(r, dc, corpus_dir):
+    cases = load_corpus(corpus_dir)
+    source = corpus_dir
+    if not cases:
+        cases = BUILTIN_CORPUS
+        source = "built-in fallback (tests/corpus/imap/ is empty)"
+    print("# corpus: %d cases from %s" % (len(cases), source))
+    for name, data in sorted(cases.items()):
+        r.case("corpus %s" % name, replay, dc, name, data)
+
+    def still_up():
+        check(dc.alive(), "dovecot master died")
+        c = Raw(dc, tls=True)
+        eq(c.cmd("z1", "NOOP"), ["z1 OK NOOP completed."], "NOOP after corpus")
+        c.close()
+    r.case("server still up after the corpus", still_up)
+
+
+# --------------------------------------------------------------------------
+# Group: capability matrix, plugin disabled and not loaded
+
+def cap_plaintext(dc):
+    c = Raw(dc, tls=False)
+    try:
+        g = greeting_caps(c.greeting)
+        check("STARTTLS" in g, "greeting lacks STARTTLS: %r" % g)
+        check("CLIENTID" not in g, "plaintext greeting has CLIENTID: %r" % g)
+        caps = c.capability()
+        check("CLIENTID" not in caps, "plaintext CAPABILITY has CLIENTID: %r" % caps)
+        # plaintext loopback is "secured" for Dovecot, yet no CLIENTID
+        check("LOGINDISABLED" not in caps, "loopback should be secured: %r" % caps)
+    finally:
+        c.close()
+
+
+def cap_starttls(dc):
+    c = Raw(dc, tls=False)
+    try:
+        c.starttls()
+        caps = c.capability()
+        eq(caps.count("CLIENTID"), 1, "CLIENTID after STARTTLS in %r" % caps)
+        eq(caps[-1], "CLIENTID", "CLIENTID appended last")
+        # still advertised after a successful CLIENTID (not authenticated yet)
+        eq(c.cmd("t1", "CLIENTID UUID " + UUID_TOKEN), ["t1 " + OK_REPLY], "CLIENTID")
+        check("CLIENTID" in c.capability("c2"), "CLIENTID gone after CLIENTID")
+    finally:
+        c.close()
+
+
+def cap_implicit_tls(dc):
+    c = Raw(dc, tls=True)
+    try:
+        g = greeting_caps(c.greeting)
+        eq(g.count("CLIENTID"), 1, "CLIENTID in the implicit TLS greeting %r" % g)
+        check("STARTTLS" not in g, "STARTTLS on TLS: %r" % g)
+        eq(c.capability().count("CLIENTID"), 1, "CLIENTID in CAPABILITY on implicit TLS")
+    finally:
+        c.close()
+
+
+def cap_imaplib_implicit(dc):
+    m = imaplib_client(dc, "ssl")
+    try:
+        # imaplib trusts the greeting's list, as Thunderbird does on 993
+        check("CLIENTID" in m.capabilities, "imaplib sees %r" % (m.capabilities,))
+    finally:
+        m.shutdown()
+
+
+def cap_after_login(dc):
+    c = Raw(dc, tls=True)
+    try:
+        eq(c.cmd("t1", "CLIENTID UUID " + UUID_TOKEN), ["t1 " + OK_REPLY], "CLIENTID")
+        lines = c.cmd("l1", "LOGIN joe password")
+        check(lines[-1].startswith("l1 OK "), "LOGIN: %r" % lines)
+        check("CLIENTID" not in lines[-1], "CLIENTID in the LOGIN reply: %r" % lines)
+        caps = c.capability("c9")
+        check("IMAP4rev1" in caps and "CLIENTID" not in caps,
+              "post-login CAPABILITY: %r" % caps)
+    finally:
+        c.close()
+
+
+def greeting_line(dc, tls):
+    c = Raw(dc, tls=tls)
+    g = c.greeting
+    c.close()
+    return g
+
+
+def group_capability(r, dc, plugin_dir, keep):
+    r.case("capability: plaintext greeting and CAPABILITY without CLIENTID", cap_plaintext, dc)
+    r.case("capability: after STARTTLS", cap_starttls, dc)
+    r.case("capability: implicit TLS greeting and CAPABILITY", cap_implicit_tls, dc)
+    r.case("capability: imaplib on implicit TLS sees it in the greeting",
+           cap_imaplib_implicit, dc)
+    r.case("capability: absent after login", cap_after_login, dc)
+
+    enabled_greeting = {}
+    for tls in (False, True):
+        try:
+            enabled_greeting[tls] = greeting_line(dc, tls)
+        except Exception:  # noqa: BLE001 - compared below
+            enabled_greeting[tls] = None
+
+    others = {}
+    for name, kw in (("disabled", {"enable": "no"}), ("noplugin", {"load_plugin": False})):
+        d = Dovecot(plugin_dir, name, keep=keep, **kw)
+        others[name] = d
+        try:
+            d.start()
+        except Exception as e:  # noqa: BLE001
+            r.case("start dovecot (%s)" % name, lambda e=e: (_ for _ in ()).throw(e))
+            continue
+
+        def disabled_case(d=d, name=name):
+            for tls in (False, True):
+                c = Raw(d, tls=tls)
+                try:
+                    g = greeting_caps(c.greeting)
+                    check("CLIENTID" not in g, "%s greeting: %r" % (name, g))
+                    check("CLIENTID" not in c.capability(), "%s CAPABILITY" % name)
+                    got = c.cmd("a1", "CLIENTID UUID " + UUID_TOKEN)
+                    eq(got, ["a1 " + UNKNOWN_REPLY], "%s CLIENTID" % name)
+                finally:
+                    c.close()
+
+        def same_as_without(d=d, name=name):
+            # the only difference the plugin makes to the greeting is the word
+            for tls in (False, True):
+                g_other = greeting_line(d, tls)
+                g_ours = enabled_greeting[tls]
+                check(g_ours is not None, "no greeting from the enabled server")
+                want = g_other if not tls else g_other.replace("]", " CLIENTID]", 1)
+                eq(g_ours, want, "greeting (tls=%s) vs %s" % (tls, name))
+
+        r.case("capability: %s: no CLIENTID anywhere, CLIENTID is unknown" % name,
+               disabled_case)
+        r.case("capability: greeting equals the %s server's plus CLIENTID on TLS only" % name,
+               same_as_without)
+    return others
+
+
+# --------------------------------------------------------------------------
+# Group: command parsing and state
+
+def on_tls(dc):
+    return tls_client(dc, "ssl")
+
+
+def parse_token_cases(dc):
+    ok = [
+        ("UUID " + UUID_TOKEN, "uuid"),
+        ('T "abc"', "quoted string is a 5-char token"),
+        ("T {5}", "{5} at end of line is a 3-char token, no literal"),
+        ("T {5+}", "{5+} at end of line is a token"),
+        ('T (){}%*"\\][', "atom-specials"),
+        ("T " + "".join(chr(c) for c in range(0x21, 0x7F)), "all 94 VCHAR"),
+        ("ABCDEFGHIJ-12345 x", "16-char type"),
+        ("t " + "~" * 128, "128-char token"),
+    ]
+    for args, what in ok:
+        c = on_tls(dc)
+        try:
+            c.send("p1 CLIENTID %s\r\n" % args)
+            # the very next line must be the tagged OK: no "+" continuation
+            eq(c.line(), "p1 " + OK_REPLY, what)
+            eq(c.cmd("p2", "NOOP"), ["p2 OK NOOP completed."], what + " (then NOOP)")
+        finally:
+            c.close()
+
+
+def parse_bad_cases(dc):
+    bad = [
+        (b"UUID", "missing token"),
+        (b"", "no arguments"),
+        (b"UUID a b", "extra argument"),
+        (b"UUID  a", "double space"),
+        (b" UUID a", "leading space"),
+        (b"UUID\ta", "TAB separator"),
+        (b"UUID a ", "trailing space"),
+        (b"ABCDEFGHIJ-123456 x", "17-char type"),
+        (b"DEVICE_ID x", "underscore in type"),
+        (b"T " + b"x" * 129, "129-char token"),
+        (b"T a\x00b", "NUL in token"),
+        (b"T ab\x00", "NUL at the end of the token"),
+        (b"T a\x7fb", "DEL in token"),
+        (b"T a\x80b", "0x80 in token"),
+        (b"T a\rb", "bare CR in token"),
+        (b"T \"a b\"", "quoted string with a space"),
+    ]
+    for args, what in bad:
+        c = on_tls(dc)
+        try:
+            c.send(b"b1 CLIENTID " + args + b"\r\n")
+            eq(c.line(), "b1 " + UNKNOWN_REPLY, what)
+            # not truncated and accepted on a second try: a valid one still works
+            eq(c.cmd("b2", "CLIENTID UUID " + UUID_TOKEN), ["b2 " + OK_REPLY], what + " then OK")
+        finally:
+            c.close()
+
+
+def parse_second_clientid(dc):
+    c = on_tls(dc)
+    try:
+        eq(c.cmd("s1", "CLIENTID UUID " + UUID_TOKEN), ["s1 " + OK_REPLY], "first")
+        eq(c.cmd("s2", "CLIENTID UUID " + UUID_TOKEN), ["s2 " + AGAIN_REPLY], "second")
+        eq(c.cmd("s3", "CLIENTID OTHER x"), ["s3 " + AGAIN_REPLY], "third")
+    finally:
+        c.close()
+
+
+def parse_after_login(dc):
+    m = imaplib_client(dc, "ssl")
+    try:
+        eq(m.login("joe", "password")[0], "OK", "LOGIN")
+        imaplib.Commands["CLIENTID"] = ("NONAUTH", "AUTH", "SELECTED")
+        typ, text = imaplib_clientid(m, "UUID", UUID_TOKEN)
+        eq(typ, "BAD", "CLIENTID after login: %s" % text)
+        m.logout()
+    finally:
+        imaplib.Commands["CLIENTID"] = ("NONAUTH",)
+
+
+def parse_before_and_after_starttls(dc):
+    c = Raw(dc, tls=False)
+    try:
+        eq(c.cmd("a1", "CLIENTID UUID " + UUID_TOKEN), ["a1 " + UNKNOWN_REPLY], "before TLS")
+        c.starttls("a2")
+        eq(c.cmd("a3", "CLIENTID UUID " + UUID_TOKEN), ["a3 " + OK_REPLY], "after STARTTLS")
+    finally:
+        c.close()
+
+
+def parse_plaintext_brace(dc):
+    # before TLS CLIENTID is an unknown command in every respect, the same as
+    # Dovecot's reply to any unknown command with these arguments
+    c = Raw(dc, tls=False)
+    try:
+        a = c.cmd("a1", "CLIENTID UUID abc")
+        b = c.cmd("a2", "NOSUCHCMD UUID abc")
+        eq([rest_of(x) for x in a], [rest_of(x) for x in b], "plaintext CLIENTID vs unknown")
+    finally:
+        c.close()
+
+
+def parse_pipelined(dc):
+    c = on_tls(dc)
+    try:
+        c.send("q1 CLIENTID UUID %s\r\nq2 NOOP\r\nq3 CLIENTID UUID x\r\n" % UUID_TOKEN)
+        eq(c.line(), "q1 " + OK_REPLY, "q1")
+        eq(c.line(), "q2 OK NOOP completed.", "q2")
+        eq(c.line(), "q3 " + AGAIN_REPLY, "q3")
+    finally:
+        c.close()
+
+
+def parse_split_packets(dc):
+    c = on_tls(dc)
+    try:
+        for piece in ("r1 CLIENTID", " UU", "ID ab", "c", "\r", "\n"):
+            c.send(piece)
+            time.sleep(0.05)
+        eq(c.line(), "r1 " + OK_REPLY, "split over packets")
+    finally:
+        c.close()
+
+
+def parse_long_line(dc):
+    c = on_tls(dc)
+    try:
+        # longer than any valid CLIENTID line, shorter than imap-login's
+        # input buffer: BAD before the line ends, the rest is skipped
+        c.send("L1 CLIENTID T " + "x" * 700)
+        eq(c.line(), "L1 " + UNKNOWN_REPLY, "overlong line answered before its end")
+        c.send("y" * 100 + "\r\n")
+        eq(c.cmd("L2", "CLIENTID UUID " + UUID_TOKEN), ["L2 " + OK_REPLY], "next command")
+    finally:
+        c.close()
+
+
+def parse_buffer_full(dc):
+    # past imap-login's input buffer (about 1 kB) Dovecot itself disconnects,
+    # as for any other command; the server stays up
+    c = on_tls(dc)
+    try:
+        try:
+            c.send("L1 CLIENTID T " + "x" * 3000 + "\r\n")
+            lines = []
+            while True:
+                lines.append(c.line())
+        except (EOFError, OSError):
+            pass
+        check(all(" OK " not in ln for ln in lines), "accepted: %r" % lines)
+    finally:
+        c.close()
+    check(dc.alive(), "dovecot died")
+    c = on_tls(dc)
+    try:
+        eq(c.cmd("L2", "CLIENTID UUID " + UUID_TOKEN), ["L2 " + OK_REPLY], "next connection")
+    finally:
+        c.close()
+
+
+def parse_bad_counter(dc):
+    # like any invalid command in imap-login: the third one ends the session
+    c = on_tls(dc)
+    try:
+        eq(c.cmd("k1", "CLIENTID UUID"), ["k1 " + UNKNOWN_REPLY], "1st")
+        eq(c.cmd("k2", "CLIENTID UUID"), ["k2 " + UNKNOWN_REPLY], "2nd")
+        c.send("k3 CLIENTID UUID\r\n")
+        eq(c.line(), "* BYE Too many invalid IMAP commands.", "3rd")
+    finally:
+        c.close()
+
+
+def group_parse(r, dc):
+    r.case("parse: valid tokens incl. atom-specials, quotes, braces", parse_token_cases, dc)
+    r.case("parse: malformed commands are BAD, never truncated", parse_bad_cases, dc)
+    r.case("parse: second CLIENTID is BAD", parse_second_clientid, dc)
+    r.case("parse: CLIENTID after login is BAD", parse_after_login, dc)
+    r.case("parse: BAD before STARTTLS, OK after", parse_before_and_after_starttls, dc)
+    r.case("parse: plaintext CLIENTID identical to an unknown command", parse_plaintext_brace,
+           dc)
+    r.case("parse: pipelined commands", parse_pipelined, dc)
+    r.case("parse: command split over packets", parse_split_packets, dc)
+    r.case("parse: overlong line", parse_long_line, dc)
+    r.case("parse: line past the input buffer", parse_buffer_full, dc)
+    r.case("parse: three bad commands end the session", parse_bad_counter, dc)
+
+
+# --------------------------------------------------------------------------
+# Group: forward fields reach auth
+
+def login_raw(c, tag, user, password):
+    return c.cmd(tag, "LOGIN %s %s" % (user, password))[-1]
+
+
+def authenticate_plain(c, tag, user, password):
+    ir = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+    return c.cmd(tag, "AUTHENTICATE PLAIN " + ir)[-1]
+
+
+def authenticate_login(c, tag, user, password):
+    c.send("%s AUTHENTICATE LOGIN\r\n" % tag)
+    for answer in (user, password):
+        ln = c.line()
+        check(ln.startswith("+"), "expected a challenge, got %r" % ln)
+        c.send(base64.b64encode(answer.encode()).decode() + "\r\n")
+    return c.until_tagged(tag)[-1]
+
+
+def fwd_control(dc):
+    # without CLIENTID, bob does not exist: the passdb keys on the fields
+    for how in ("ssl", "starttls"):
+        c = tls_client(dc, how)
+        try:
+            ln = login_raw(c, "f1", "bob", "bobpw")
+            check(ln.startswith("f1 NO "), "bob without CLIENTID: %r" % ln)
+        finally:
+            c.close()
+    c = tls_client(dc, "ssl")
+    try:
+        eq(c.cmd("f2", "CLIENTID UUID wrong-" + RUN_ID), ["f2 " + OK_REPLY], "CLIENTID")
+        ln = login_raw(c, "f3", "bob", "bobpw")
+        check(ln.startswith("f3 NO "), "bob with the wrong token: %r" % ln)
+    finally:
+        c.close()
+
+
+def fwd_mech(dc, how, mech):
+    c = tls_client(dc, how)
+    try:
+        eq(c.cmd("f1", "CLIENTID UUID " + BOB_TOKEN), ["f1 " + OK_REPLY], "CLIENTID")
+        ln = mech(c, "f2", "bob", "bobpw")
+        check(ln.startswith("f2 OK "), "%s over %s: %r" % (mech.__name__, how, ln))
+    finally:
+        c.close()
+
+
+def fwd_special_tokens(dc):
+    for user, (typ, tok) in SPECIAL_TOKENS.items():
+        c = tls_client(dc, "ssl")
+        try:
+            eq(c.cmd("g1", "CLIENTID %s %s" % (typ, tok)), ["g1 " + OK_REPLY], user)
+            ln = login_raw(c, "g2", user, user + "pw")
+            check(ln.startswith("g2 OK "), "%s with token %r: %r" % (user, tok, ln))
+        finally:
+            c.close()
+
+
+def fwd_imaplib(dc):
+    m = imaplib_client(dc, "starttls")
+    try:
+        eq(imaplib_clientid(m, "UUID", BOB_TOKEN)[0], "OK", "CLIENTID")
+        eq(m.login("bob", "bobpw")[0], "OK", "imaplib LOGIN")
+        m.logout()
+    finally:
+        try:
+            m.shutdown()
+        except OSError:
+            pass
+
+
+def fwd_no_forgery(dc):
+    # ID x-forward-* from an untrusted client must not set the fields
+    c = tls_client(dc, "ssl")
+    try:
+        c.cmd("h1", 'ID ("x-forward-clientid_type" "UUID" "x-forward-clientid_token" "%s")'
+              % BOB_TOKEN)
+        ln = login_raw(c, "h2", "bob", "bobpw")
+        check(ln.startswith("h2 NO "), "forged forward fields accepted: %r" % ln)
+    finally:
+        c.close()
+
+
+def group_forward(r, dc):
+    r.case("forward: control (no or wrong CLIENTID: bob unknown)", fwd_control, dc)
+    for how in ("ssl", "starttls"):
+        for mech in (login_raw, authenticate_plain, authenticate_login):
+            r.case("forward: %s over %s reaches auth" % (mech.__name__, how), fwd_mech, dc,
+                   how, mech)
+    r.case("forward: tokens with atom-specials arrive intact", fwd_special_tokens, dc)
+    r.case("forward: imaplib STARTTLS + CLIENTID + LOGIN", fwd_imaplib, dc)
+    r.case("forward: ID x-forward-* cannot forge the fields", fwd_no_forgery, dc)
+
+
+# --------------------------------------------------------------------------
+# Group: libetpan client
+
+def run_etpan(client, *args):
+    out = subprocess.run([client] + [str(a) for a in args], capture_output=True, timeout=60,
+                         check=False)
+    check(out.returncode == 0, "etpan client exit %d: %r" % (out.returncode, out.stderr))
+    res = {}
+    for ln in out.stdout.decode("latin-1").splitlines():
+        k, _, v = ln.partition("=")
+        res[k] = v
+    return res
+
+
+def etpan_tls(dc, client, how):
+    port = dc.ssl_port if how == "ssl" else dc.port
+    res = run_etpan(client, how, port, "UUID", BOB_TOKEN, "bob", "bobpw")
+    eq(res.get("connect"), "2" if how == "ssl" else "2", "connect (%r)" % res)
+    eq(res.get("has_clientid"), "1", "mailimap_has_clientid (%r)" % res)
+    if how == "ssl":
+        eq(res.get("greeting_has_clientid"), "1", "greeting caps (%r)" % res)
+    eq(res.get("clientid"), "0", "mailimap_clientid (%r)" % res)
+    eq(res.get("login"), "0", "mailimap_login as bob (%r)" % res)
+
+
+def etpan_plain(dc, client):
+    res = run_etpan(client, "plain", dc.port, "UUID", BOB_TOKEN, "bob", "bobpw")
+    eq(res.get("has_clientid"), "0", "mailimap_has_clientid in plaintext (%r)" % res)
+    check(res.get("clientid") not in (None, "0"), "CLIENTID accepted in plaintext (%r)" % res)
+    check(res.get("login") not in (None, "0"), "bob logged in without CLIENTID (%r)" % res)
+
+
+def group_etpan(r, dc, client):
+    if not client or not os.access(client, os.X_OK):
+        r.case("libetpan client", lambda: (_ for _ in ()).throw(Skip("client not built")))
+        return
+    r.case("libetpan: STARTTLS, CAPABILITY, CLIENTID, LOGIN", etpan_tls, dc, client, "starttls")
+    r.case("libetpan: implicit TLS, CLIENTID, LOGIN", etpan_tls, dc, client, "ssl")
+    r.case("libetpan: plaintext: no capability, CLIENTID refused", etpan_plain, dc, client)
+
+
+# --------------------------------------------------------------------------
+# Log check
+
+def tokens_used():
+    toks = [UUID_TOKEN, BOB_TOKEN, "23bf83be-aad7-46aa-9e0f-39191ccf402f"]
+    toks += [tok for _typ, tok in SPECIAL_TOKENS.values() if len(tok) >= 6]
+    return toks
+
+
+def check_logs(servers):
+    data = b""
+    for d in servers:
+        data += d.logs_bytes()
+    # the logs are really there and really read: they name the users
+    check(b"imap-login:" in data, "no imap-login lines in the logs")
+    for tok in tokens_used():
+        check(tok.encode() not in data, "raw token %r found in the logs" % tok)
+        check(base64.b64encode(tok.encode()) not in data, "base64 token %r in logs" % tok)
+
+
+# --------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--group", required=True,
+                    choices=["draft", "corpus", "capability", "parse", "forward", "etpan"])
+    ap.add_argument("--plugin-dir", default="")
+    ap.add_argument("--corpus", default="")
+    ap.add_argument("--etpan-client", default="")
+    ap.add_argument("--skip", default="")
+    ap.add_argument("--auth-debug", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directories")
+    a = ap.parse_args()
+
+    if a.skip:
+        print("SKIP: " + a.skip)
+        return SKIP
+    if os.geteuid() != 0:
+        print("SKIP: the Dovecot end-to-end tests start dovecot and need root")
+        return SKIP
+    if not os.access(DOVECOT, os.X_OK):
+        print("SKIP: %s not found (install dovecot-core and dovecot-imapd)" % DOVECOT)
+        return SKIP
+    if not os.path.exists("/usr/lib/dovecot/imap-login"):
+        print("SKIP: imap-login not found (install dovecot-imapd)")
+        return SKIP
+    if not os.path.isfile(os.path.join(a.plugin_dir, PLUGIN_FILE)):
+        print("SKIP: %s not built in %r" % (PLUGIN_FILE, a.plugin_dir))
+        return SKIP
+    if shutil.which("openssl") is None:
+        print("SKIP: openssl not found")
+        return SKIP
+
+    r = Runner()
+    servers = []
+    dc = Dovecot(a.plugin_dir, a.group, auth_debug=a.auth_debug, keep=a.keep)
+    servers.append(dc)
+    try:
+        try:
+            dc.start()
+        except Exception as e:  # noqa: BLE001
+            print("not ok 1 - start dovecot\n# %s" % e)
+            return 1
+        if a.group == "draft":
+            group_draft(r, dc)
+        elif a.group == "corpus":
+            group_corpus(r, dc, a.corpus)
+        elif a.group == "capability":
+            servers += group_capability(r, dc, a.plugin_dir, a.keep).values()
+        elif a.group == "parse":
+            group_parse(r, dc)
+        elif a.group == "forward":
+            group_forward(r, dc)
+        elif a.group == "etpan":
+            group_etpan(r, dc, a.etpan_client)
+        r.case("dovecot still running", lambda: check(dc.alive(), "dovecot died"))
+        for d in servers:
+            d.stop()
+        r.case("no raw token in any log", check_logs, servers)
+        if a.keep:
+            print("# scratch kept: " + " ".join(d.scratch for d in servers))
+    finally:
+        for d in servers:
+            d.cleanup()
+    return r.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+/* A small IMAP client on libetpan, the library Thunderbird-era clients use for
+ * CLIENTID: connect, (STARTTLS), CAPABILITY, CLIENTID, LOGIN, LOGOUT.
+ *
+ * usage: etpan-clientid plain|starttls|ssl <port> <type> <token> <user> <password>
+ *
+ * Prints one "key=value" line per step for the test driver to check:
+ *   connect=<rc> starttls=<rc> capability=<rc> has_clientid=<0|1>
+ *   clientid=<rc> login=<rc>
+ * where rc is libetpan's MAILIMAP_* code (0 = MAILIMAP_NO_ERROR, 1 =
+ * MAILIMAP_NO_ERROR_AUTHENTICATED, 2 = MAILIMAP_NO_ERROR_NON_AUTHENTICATED).
+ * Exits 0 when every step ran (whatever its result), 2 on usage errors. */
+#include <libetpan/libetpan.h>
+#include <libetpan/clientid.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_ok(int rc)
+{
+	return rc == MAILIMAP_NO_ERROR || rc == MAILIMAP_NO_ERROR_AUTHENTICATED ||
+	       rc == MAILIMAP_NO_ERROR_NON_AUTHENTICATED;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode, *type, *token, *user, *password;
+	struct mailimap_capability_data *caps = NULL;
+	mailimap *imap;
+	uint16_t port;
+	int rc;
+
+	if (argc != 7) {
+		fprintf(stderr,
+		        "usage: %s plain|starttls|ssl <port> <type> <token> <user> <pass>\n",
+		        argv[0]);
+		return 2;
+	}
+	mode = argv[1];
+	port = (uint16_t)atoi(argv[2]);
+	type = argv[3];
+	token = argv[4];
+	user = argv[5];
+	password = argv[6];
+
+	imap = mailimap_new(0, NULL);
+	if (imap == NULL)
+		return 1;
+	mailimap_set_timeout(imap, 10);
+	if (strcmp(mode, "ssl") == 0)
+		rc = mailimap_ssl_connect(imap, "127.0.0.1", port);
+	else
+		rc = mailimap_socket_connect(imap, "127.0.0.1", port);
+	printf("connect=%d\n", rc);
+	if (!is_ok(rc)) {
+		mailimap_free(imap);
+		return 0;
+	}
+	if (strcmp(mode, "starttls") == 0) {
+		rc = mailimap_socket_starttls(imap);
+		printf("starttls=%d\n", rc);
+		if (!is_ok(rc)) {
+			mailimap_free(imap);
+			return 0;
+		}
+	}
+	/* After STARTTLS the pre-TLS capabilities are stale; ask again. On
+	 * implicit TLS the greeting's list is what a client like Thunderbird
+	 * trusts, so check it before asking. */
+	if (strcmp(mode, "ssl") == 0)
+		printf("greeting_has_clientid=%d\n", mailimap_has_clientid(imap) ? 1 : 0);
+	rc = mailimap_capability(imap, &caps);
+	printf("capability=%d\n", rc);
+	if (caps != NULL)
+		mailimap_capability_data_free(caps);
+	printf("has_clientid=%d\n", mailimap_has_clientid(imap) ? 1 : 0);
+
+	rc = mailimap_clientid(imap, type, token);
+	printf("clientid=%d\n", rc);
+	printf("clientid_reply=%s\n", imap->imap_response != NULL ? imap->imap_response : "");
+
+	rc = mailimap_login(imap, user, password);
+	printf("login=%d\n", rc);
+	if (is_ok(rc))
+		mailimap_logout(imap);
+	mailimap_free(imap);
+	return 0;
+}
