@@ -64,20 +64,24 @@ class Dovecot:
     (the plugin's default); load_plugin=False runs without the plugin."""
 
     def __init__(self, plugin_dir, name, enable=None, load_plugin=True,
-                 auth_debug=False, keep=False):
+                 auth_debug=False, keep=False, env=None, trusted_networks="",
+                 haproxy=False):
         self.plugin_dir = os.path.abspath(plugin_dir)
         self.name = name
         self.enable = enable
         self.load_plugin = load_plugin
         self.auth_debug = auth_debug
         self.keep = keep
+        self.env = dict(env or {})
+        self.trusted_networks = trusted_networks
+        self.haproxy = haproxy
         self.proc = None
         self.scratch = tempfile.mkdtemp(prefix="clientid-e2e-dovecot-%s-" % name)
         os.chmod(self.scratch, 0o755)
-        self.port = free_port()
-        self.ssl_port = free_port()
-        while self.ssl_port == self.port:
-            self.ssl_port = free_port()
+        ports = set()
+        while len(ports) < 3:
+            ports.add(free_port())
+        self.port, self.ssl_port, self.haproxy_port = sorted(ports)
         self.log = os.path.join(self.scratch, "log", "dovecot.log")
         self.stdio_log = os.path.join(self.scratch, "log", "stdio.log")
 
@@ -103,6 +107,16 @@ class Dovecot:
         env = "$import_environment"
         if self.enable is not None:
             env += " CLIENTID_IMAP_ENABLE=" + self.enable
+        for k, v in sorted(self.env.items()):
+            env += " %s=%s" % (k, v)
+        haproxy = ""
+        if self.haproxy:
+            haproxy = """
+  inet_listener imap_haproxy {
+    address = 127.0.0.1
+    port = %d
+    haproxy = yes
+  }""" % self.haproxy_port
         plugins = "login_plugins = $login_plugins clientid" if self.load_plugin else ""
         return """\
 # scratch configuration written by dovecot_e2e.py
@@ -126,6 +140,8 @@ default_login_user = dovenull
 login_plugin_dir = {plugin_dir}
 import_environment = {env}
 mail_location = maildir:{s}/mail/%u
+login_trusted_networks = {trusted}
+haproxy_trusted_networks = 127.0.0.1
 # forward_clientid_* observable: this passdb only finds
 # "<user>+<type>+<token>", so the user logs in only when both forward
 # fields reached the auth process intact.
@@ -151,7 +167,7 @@ service imap-login {{
     address = 127.0.0.1
     port = {ssl_port}
     ssl = yes
-  }}
+  }}{haproxy}
 }}
 service auth {{
   unix_listener auth-userdb {{
@@ -163,9 +179,10 @@ protocol imap {{
 }}
 """.format(name=self.name, pid=os.getpid(), s=self.scratch, plugin_dir=self.plugin_dir,
            env=env, port=self.port, ssl_port=self.ssl_port, plugins=plugins,
-           auth_debug="yes" if self.auth_debug else "no")
+           auth_debug="yes" if self.auth_debug else "no",
+           trusted=self.trusted_networks, haproxy=haproxy)
 
-    def start(self):
+    def start(self, timeout=30):
         os.makedirs(self.path("log"), exist_ok=True)
         for d in ("mail", "home"):
             os.makedirs(self.path(d), exist_ok=True)
@@ -184,7 +201,7 @@ protocol imap {{
             self.proc = subprocess.Popen([DOVECOT, "-F", "-c", conf], stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
-        deadline = time.time() + 30
+        deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("dovecot exited with %s:\n%s" % (self.proc.returncode,
@@ -196,7 +213,7 @@ protocol imap {{
                 c = Raw(self, tls=False)
                 c.close()
                 return self
-            except OSError:
+            except (OSError, EOFError):
                 time.sleep(0.2)
         raise RuntimeError("dovecot did not come up:\n" + self.logs_text())
 
@@ -254,9 +271,12 @@ def client_ssl_context():
 
 
 class Raw:
-    def __init__(self, dc, tls, timeout=10):
-        self.sock = socket.create_connection(("127.0.0.1", dc.ssl_port if tls else dc.port),
-                                             timeout=timeout)
+    def __init__(self, dc, tls, timeout=10, port=None, preamble=None):
+        if port is None:
+            port = dc.ssl_port if tls else dc.port
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if preamble is not None:
+            self.sock.sendall(preamble)
         if tls:
             self.sock = client_ssl_context().wrap_socket(self.sock)
         self.buf = b""
@@ -1045,6 +1065,133 @@ def group_etpan(r, dc, client):
 
 
 # --------------------------------------------------------------------------
+# Group: settings -- TLS terminated by a proxy, invalid values, doveconf -n
+
+def proxy_v2_header(ssl_flag):
+    """A PROXY protocol v2 header from 192.0.2.10:40000 to 127.0.0.1:143,
+    with an SSL TLV whose client field says TLS when ssl_flag is set."""
+    sub = b"TLSv1.3"
+    ssl_value = bytes([0x01 if ssl_flag else 0x00]) + b"\0\0\0\0"
+    ssl_value += bytes([0x21]) + len(sub).to_bytes(2, "big") + sub
+    tlv = bytes([0x20]) + len(ssl_value).to_bytes(2, "big") + ssl_value
+    addr = bytes([192, 0, 2, 10, 127, 0, 0, 1]) + (40000).to_bytes(2, "big") + \
+        (143).to_bytes(2, "big")
+    body = addr + tlv
+    return b"\r\n\r\n\0\r\nQUIT\n" + bytes([0x21, 0x11]) + len(body).to_bytes(2, "big") + body
+
+
+def via_haproxy(d, ssl_flag):
+    return Raw(d, tls=False, port=d.haproxy_port, preamble=proxy_v2_header(ssl_flag))
+
+
+def expect_offered(c, offered, what):
+    g = greeting_caps(c.greeting)
+    eq("CLIENTID" in g, offered, "%s: CLIENTID in greeting %r" % (what, g))
+    caps = c.capability("pc")
+    eq("CLIENTID" in caps, offered, "%s: CLIENTID in CAPABILITY %r" % (what, caps))
+    got = c.cmd("p1", "CLIENTID UUID " + BOB_TOKEN)
+    eq(got, ["p1 " + (OK_REPLY if offered else UNKNOWN_REPLY)], what + ": CLIENTID")
+    if offered:
+        ln = login_raw(c, "p2", "bob", "bobpw")
+        check(ln.startswith("p2 OK "), "%s: forward fields: %r" % (what, ln))
+
+
+def proxy_default(d):
+    for ssl_flag in (True, False):
+        c = via_haproxy(d, ssl_flag)
+        try:
+            expect_offered(c, False, "default, haproxy ssl=%s" % ssl_flag)
+        finally:
+            c.close()
+    c = Raw(d, tls=False)
+    try:
+        expect_offered(c, False, "default, plaintext from login_trusted_networks")
+    finally:
+        c.close()
+
+
+def proxy_trust_haproxy(d):
+    c = via_haproxy(d, True)
+    try:
+        expect_offered(c, True, "trust haproxy, haproxy ssl=1")
+    finally:
+        c.close()
+    c = via_haproxy(d, False)
+    try:
+        expect_offered(c, False, "trust haproxy, haproxy ssl=0")
+    finally:
+        c.close()
+    c = Raw(d, tls=False)
+    try:
+        expect_offered(c, False, "trust haproxy, plaintext from login_trusted_networks")
+    finally:
+        c.close()
+
+
+def proxy_trust_networks(d):
+    c = Raw(d, tls=False)
+    try:
+        expect_offered(c, True, "trust trusted_networks, plaintext from a trusted network")
+    finally:
+        c.close()
+
+
+def settings_invalid(plugin_dir, keep, env):
+    d = Dovecot(plugin_dir, "invalid", keep=keep, env=env)
+    try:
+        try:
+            d.start(timeout=6)
+            started = True
+        except RuntimeError:
+            started = False
+        log = d.logs_bytes().decode("utf-8", "replace")
+        check(not started, "imap-login came up with %r" % (env,))
+        key = sorted(env)[0]
+        check("clientid: %s=" % key in log and "refusing to start" in log,
+              "no clear error for %r in the log:\n%s" % (env, log[-2000:]))
+    finally:
+        d.cleanup()
+
+
+def settings_doveconf(d):
+    out = subprocess.run(["doveconf", "-n", "-c", d.path("dovecot.conf")],
+                         capture_output=True, check=True, timeout=60).stdout.decode()
+    check(re.search(r"^import_environment = .*CLIENTID_IMAP_TRUST_PROXY_TLS=haproxy", out,
+                    re.M), "doveconf -n does not show the setting:\n" + out)
+    check(re.search(r"login_plugins = .*\bclientid\b", out),
+          "doveconf -n does not show login_plugins:\n" + out)
+
+
+def group_settings(r, dc, plugin_dir, keep):
+    # dc: haproxy listener and login_trusted_networks, nothing trusted for CLIENTID
+    r.case("settings: default trusts neither HAProxy TLS nor trusted networks",
+           proxy_default, dc)
+    servers = []
+    for name, env, trusted, fn in (
+            ("haproxy", {"CLIENTID_IMAP_TRUST_PROXY_TLS": "haproxy"}, "127.0.0.1",
+             proxy_trust_haproxy),
+            ("trustednet", {"CLIENTID_IMAP_TRUST_PROXY_TLS": "trusted_networks"},
+             "127.0.0.1", proxy_trust_networks)):
+        d = Dovecot(plugin_dir, name, keep=keep, env=env, trusted_networks=trusted,
+                    haproxy=True)
+        servers.append(d)
+        try:
+            d.start()
+        except Exception as e:  # noqa: BLE001
+            r.case("start dovecot (%s)" % name, lambda e=e: (_ for _ in ()).throw(e))
+            continue
+        r.case("settings: CLIENTID_IMAP_TRUST_PROXY_TLS=%s" % env[
+            "CLIENTID_IMAP_TRUST_PROXY_TLS"], fn, d)
+        if name == "haproxy":
+            r.case("settings: visible in doveconf -n", settings_doveconf, d)
+    for env in ({"CLIENTID_IMAP_ENABLE": "maybe"},
+                {"CLIENTID_IMAP_TRUST_PROXY_TLS": "everything"}):
+        r.case("settings: invalid %s refuses to start" % sorted(env)[0], settings_invalid,
+               plugin_dir, keep, env)
+    return servers
+
+
+# --------------------------------------------------------------------------
 # Log check
 
 def tokens_used():
@@ -1069,7 +1216,8 @@ def check_logs(servers):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--group", required=True,
-                    choices=["draft", "corpus", "capability", "parse", "forward", "etpan"])
+                    choices=["draft", "corpus", "capability", "parse", "forward", "etpan",
+                             "settings"])
     ap.add_argument("--plugin-dir", default="")
     ap.add_argument("--corpus", default="")
     ap.add_argument("--etpan-client", default="")
@@ -1099,7 +1247,11 @@ def main():
 
     r = Runner()
     servers = []
-    dc = Dovecot(a.plugin_dir, a.group, auth_debug=a.auth_debug, keep=a.keep)
+    if a.group == "settings":
+        dc = Dovecot(a.plugin_dir, a.group, keep=a.keep, trusted_networks="127.0.0.1",
+                     haproxy=True)
+    else:
+        dc = Dovecot(a.plugin_dir, a.group, auth_debug=a.auth_debug, keep=a.keep)
     servers.append(dc)
     try:
         try:
@@ -1119,6 +1271,8 @@ def main():
             group_forward(r, dc)
         elif a.group == "etpan":
             group_etpan(r, dc, a.etpan_client)
+        elif a.group == "settings":
+            servers += group_settings(r, dc, a.plugin_dir, a.keep)
         r.case("dovecot still running", lambda: check(dc.alive(), "dovecot died"))
         for d in servers:
             d.stop()
