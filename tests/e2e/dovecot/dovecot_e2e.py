@@ -65,7 +65,8 @@ class Dovecot:
 
     def __init__(self, plugin_dir, name, enable=None, load_plugin=True,
                  auth_debug=False, keep=False, env=None, trusted_networks="",
-                 haproxy=False):
+                 haproxy=False, extra_conf=""):
+        self.extra_conf = extra_conf
         self.plugin_dir = os.path.abspath(plugin_dir)
         self.name = name
         self.enable = enable
@@ -134,6 +135,8 @@ ssl_key = <{s}/key.pem
 auth_mechanisms = plain login
 auth_verbose = yes
 auth_debug = {auth_debug}
+# the plugin's own debug lines are on, so the log check covers them too
+log_debug = category=imap
 auth_failure_delay = 0
 default_internal_user = dovecot
 default_login_user = dovenull
@@ -177,10 +180,11 @@ service auth {{
 protocol imap {{
   {plugins}
 }}
+{extra_conf}
 """.format(name=self.name, pid=os.getpid(), s=self.scratch, plugin_dir=self.plugin_dir,
            env=env, port=self.port, ssl_port=self.ssl_port, plugins=plugins,
            auth_debug="yes" if self.auth_debug else "no",
-           trusted=self.trusted_networks, haproxy=haproxy)
+           trusted=self.trusted_networks, haproxy=haproxy, extra_conf=self.extra_conf)
 
     def start(self, timeout=30):
         os.makedirs(self.path("log"), exist_ok=True)
@@ -1223,6 +1227,8 @@ def main():
     ap.add_argument("--etpan-client", default="")
     ap.add_argument("--skip", default="")
     ap.add_argument("--auth-debug", action="store_true")
+    ap.add_argument("--extra-conf", default="",
+                    help="lines appended to the scratch dovecot.conf, e.g. log_debug=...")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directories")
     a = ap.parse_args()
 
@@ -1251,7 +1257,8 @@ def main():
         dc = Dovecot(a.plugin_dir, a.group, keep=a.keep, trusted_networks="127.0.0.1",
                      haproxy=True)
     else:
-        dc = Dovecot(a.plugin_dir, a.group, auth_debug=a.auth_debug, keep=a.keep)
+        dc = Dovecot(a.plugin_dir, a.group, auth_debug=a.auth_debug, keep=a.keep,
+                     extra_conf=a.extra_conf.replace("\\n", "\n"))
     servers.append(dc)
     try:
         try:
