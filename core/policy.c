@@ -1,0 +1,530 @@
+/* The policy engine. Pure: no clock, no I/O, no allocation. The order of the
+ * checks in decide() is the policy; tests/unit/test_policy.c pins it. */
+#include "clientid-policy.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+static const char *const reason_names[CLIENTID_R_COUNT_] = {
+    [CLIENTID_R_ALLOWED] = "allowed",
+    [CLIENTID_R_POLICY_OFF] = "policy_off",
+    [CLIENTID_R_TRUSTED] = "trusted_device",
+    [CLIENTID_R_LEARNED] = "device_learned",
+    [CLIENTID_R_NO_CLIENTID_OK] = "no_clientid",
+    [CLIENTID_R_AUTH_FAILED] = "auth_failed",
+    [CLIENTID_R_CLIENTID_REQUIRED] = "clientid_required",
+    [CLIENTID_R_TYPE_DENIED] = "type_denied",
+    [CLIENTID_R_REVOKED] = "token_revoked",
+    [CLIENTID_R_BLOCKED] = "device_blocked",
+    [CLIENTID_R_DEVICE_FAIL_LIMIT] = "device_fail_limit",
+    [CLIENTID_R_IP_FAIL_LIMIT] = "ip_fail_limit",
+    [CLIENTID_R_MANY_ACCOUNTS] = "device_many_accounts",
+    [CLIENTID_R_TRAVEL] = "impossible_travel",
+    [CLIENTID_R_UNDER_ATTACK] = "under_attack",
+    [CLIENTID_R_UNKNOWN_DEVICE] = "device_unknown",
+    [CLIENTID_R_PENDING] = "device_pending",
+    [CLIENTID_R_LEARN_LIMIT] = "learn_limit",
+    [CLIENTID_R_STORE_ERROR] = "store_error",
+};
+
+static const char *const event_names[CLIENTID_EV_COUNT_] = {
+    [CLIENTID_EV_NEW_DEVICE] = "new_device",
+    [CLIENTID_EV_DENIED] = "denied",
+    [CLIENTID_EV_LOCKOUT] = "lockout",
+    [CLIENTID_EV_DEVICE_BLOCKED] = "device_blocked",
+    [CLIENTID_EV_TRAVEL] = "travel",
+    [CLIENTID_EV_ATTACK] = "under_attack",
+    [CLIENTID_EV_ALERT_SUCCESS] = "alert_success",
+    [CLIENTID_EV_ALERT_FAILURE] = "alert_failure",
+    [CLIENTID_EV_ADMIN] = "admin",
+};
+
+static const char *const admin_names[CLIENTID_ADMIN_COUNT_] = {
+    [CLIENTID_ADMIN_APPROVE] = "approve", [CLIENTID_ADMIN_BLOCK] = "block",
+    [CLIENTID_ADMIN_FORGET] = "forget",   [CLIENTID_ADMIN_REGISTER] = "register",
+    [CLIENTID_ADMIN_REVOKE] = "revoke",   [CLIENTID_ADMIN_UNREVOKE] = "unrevoke",
+    [CLIENTID_ADMIN_POLICY] = "policy",   [CLIENTID_ADMIN_IMPORT] = "import",
+    [CLIENTID_ADMIN_LABEL] = "label",
+};
+
+static const char *const state_names[] = {NULL, "pending", "trusted", "blocked"};
+static const char *const protocol_names[] = {"none", "imap", "smtp", "other"};
+static const char *const decision_names[] = {"allow", "deny", "tempfail"};
+
+const char *clientid_reason_name(enum clientid_reason reason)
+{
+	if ((unsigned)reason >= CLIENTID_R_COUNT_)
+		return "unknown";
+	return reason_names[reason];
+}
+
+const char *clientid_decision_name(enum clientid_decision decision)
+{
+	if ((unsigned)decision > CLIENTID_TEMPFAIL)
+		return "unknown";
+	return decision_names[decision];
+}
+
+const char *clientid_event_kind_name(enum clientid_event_kind kind)
+{
+	if ((unsigned)kind >= CLIENTID_EV_COUNT_ || event_names[kind] == NULL)
+		return "unknown";
+	return event_names[kind];
+}
+
+const char *clientid_admin_action_name(enum clientid_admin_action action)
+{
+	if ((unsigned)action >= CLIENTID_ADMIN_COUNT_ || admin_names[action] == NULL)
+		return "unknown";
+	return admin_names[action];
+}
+
+const char *clientid_device_state_name(enum clientid_device_state state)
+{
+	if (state < CLIENTID_DEV_PENDING || state > CLIENTID_DEV_BLOCKED)
+		return "unknown";
+	return state_names[state];
+}
+
+int clientid_device_state_parse(const char *name, enum clientid_device_state *state_r)
+{
+	for (int s = CLIENTID_DEV_PENDING; s <= CLIENTID_DEV_BLOCKED; s++) {
+		if (strcasecmp(name, state_names[s]) == 0) {
+			*state_r = (enum clientid_device_state)s;
+			return 0;
+		}
+	}
+	return CLIENTID_E_INVAL;
+}
+
+const char *clientid_protocol_name(enum clientid_protocol protocol)
+{
+	if ((unsigned)protocol > CLIENTID_PROTO_OTHER)
+		return "unknown";
+	return protocol_names[protocol];
+}
+
+int clientid_ip_parse(const char *text, struct clientid_ip *ip_r)
+{
+	struct clientid_ip ip;
+	memset(&ip, 0, sizeof(ip));
+	if (inet_pton(AF_INET, text, ip.addr) == 1) {
+		ip.family = 4;
+	} else if (inet_pton(AF_INET6, text, ip.addr) == 1) {
+		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		ip.family = 6;
+		if (memcmp(ip.addr, mapped, sizeof(mapped)) == 0) {
+			memmove(ip.addr, ip.addr + 12, 4);
+			memset(ip.addr + 4, 0, 12);
+			ip.family = 4;
+		}
+	} else {
+		return CLIENTID_E_INVAL;
+	}
+	*ip_r = ip;
+	return 0;
+}
+
+void clientid_ip_format(const struct clientid_ip *ip, char out[CLIENTID_IP_STR_MAX])
+{
+	out[0] = '\0';
+	if (ip->family == 4)
+		inet_ntop(AF_INET, ip->addr, out, CLIENTID_IP_STR_MAX);
+	else if (ip->family == 6)
+		inet_ntop(AF_INET6, ip->addr, out, CLIENTID_IP_STR_MAX);
+}
+
+int clientid_account_check(const char *account)
+{
+	if (account == NULL || account[0] == '\0')
+		return CLIENTID_E_INVAL;
+	size_t len = strnlen(account, CLIENTID_ACCOUNT_MAX + 1);
+	if (len > CLIENTID_ACCOUNT_MAX)
+		return CLIENTID_E_INVAL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)account[i];
+		if (c < 0x20 || c == 0x7f)
+			return CLIENTID_E_INVAL;
+	}
+	return 0;
+}
+
+enum clientid_mode clientid_policy_mode(const struct clientid_config *cfg,
+                                        const struct clientid_account_policy *p)
+{
+	if (p->mode >= CLIENTID_MODE_OFF && p->mode <= CLIENTID_MODE_ENFORCE)
+		return (enum clientid_mode)p->mode;
+	return cfg->mode;
+}
+
+int clientid_outcome_is_durable(const struct clientid_outcome *out)
+{
+	return (out->updates & CLIENTID_UPD_DURABLE) != 0 || out->n_events > 0;
+}
+
+/* --- windows --- */
+
+static uint32_t window_count(const struct clientid_window *w, uint32_t now, unsigned len)
+{
+	if (len == 0 || now < w->start || now - w->start >= len)
+		return 0;
+	return w->count;
+}
+
+static void window_add(struct clientid_window *w, uint32_t now, unsigned len)
+{
+	if (len == 0 || now < w->start || now - w->start >= len) {
+		w->start = now;
+		w->count = 0;
+	}
+	w->count++;
+}
+
+static int type_listed(const struct clientid_type_list *list, const char *type)
+{
+	for (unsigned i = 0; i < list->count; i++) {
+		if (strcasecmp(list->type[i], type) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Two addresses are distant when they are of one family and differ within
+ * the configured prefix. Families are not compared: dual-stack clients move
+ * between them all the time. */
+static int ip_distant(const struct clientid_config *cfg, const struct clientid_ip *a,
+                      const struct clientid_ip *b)
+{
+	if (a->family == 0 || a->family != b->family)
+		return 0;
+	unsigned bits = a->family == 4 ? cfg->travel_prefix4 : cfg->travel_prefix6;
+	unsigned bytes = bits / 8, rest = bits % 8;
+	if (memcmp(a->addr, b->addr, bytes) != 0)
+		return 1;
+	if (rest == 0)
+		return 0;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (a->addr[bytes] & mask) != (b->addr[bytes] & mask);
+}
+
+struct ctx {
+	const struct clientid_config *cfg;
+	const struct clientid_attempt *a;
+	const struct clientid_history *h;
+	struct clientid_outcome *out;
+	uint32_t now;
+	unsigned handling;
+	int presented; /* a client id counts as sent */
+	int used;      /* and it takes part in the decision and the history */
+};
+
+static struct clientid_event *add_event(struct ctx *c, enum clientid_event_kind kind,
+                                        enum clientid_reason reason)
+{
+	struct clientid_outcome *out = c->out;
+	if (out->n_events >= CLIENTID_OUTCOME_EVENTS_MAX)
+		return NULL;
+	struct clientid_event *ev = &out->events[out->n_events++];
+	memset(ev, 0, sizeof(*ev));
+	ev->time = c->now;
+	ev->kind = (uint8_t)kind;
+	ev->reason = (uint8_t)reason;
+	ev->protocol = (uint8_t)c->a->protocol;
+	ev->ip = c->a->ip;
+	ev->decision = (uint8_t)out->verdict.decision;
+	if (c->a->account != NULL)
+		snprintf(ev->account, sizeof(ev->account), "%s", c->a->account);
+	if (c->presented) {
+		ev->flags |= CLIENTID_EVF_FP;
+		ev->fp = *c->a->fp;
+		snprintf(ev->type, sizeof(ev->type), "%s", c->a->type);
+		for (char *p = ev->type; *p != '\0'; p++) {
+			if (*p >= 'a' && *p <= 'z')
+				*p = (char)(*p - 32);
+		}
+	}
+	if ((c->handling & CLIENTID_HANDLE_USERLOG) != 0)
+		ev->flags |= CLIENTID_EVF_USER;
+	if (kind != CLIENTID_EV_ADMIN)
+		ev->flags |= CLIENTID_EVF_ALERT;
+	return ev;
+}
+
+static int attempt_valid(const struct clientid_attempt *a)
+{
+	if ((a->type == NULL) != (a->fp == NULL))
+		return 0;
+	if (a->type != NULL && clientid_type_check(a->type, strlen(a->type)) != 0)
+		return 0;
+	if (a->auth == CLIENTID_AUTH_PRECHECK)
+		return a->account == NULL || clientid_account_check(a->account) == 0;
+	if (a->auth != CLIENTID_AUTH_SUCCESS && a->auth != CLIENTID_AUTH_FAILURE)
+		return 0;
+	return clientid_account_check(a->account) == 0;
+}
+
+/* The refusals that hold whatever the password: revocations, blocks, type
+ * lists, requirements, failure limits, walking devices, travel, attack.
+ * Returns the first reason that applies, or CLIENTID_R_ALLOWED. Side
+ * effects: bans the walking device, raises travel. */
+static enum clientid_reason refusals(struct ctx *c)
+{
+	const struct clientid_config *cfg = c->cfg;
+	const struct clientid_history *h = c->h;
+	const struct clientid_attempt *a = c->a;
+	int known = (h->have & CLIENTID_HAVE_DEVICE) != 0;
+	int have_account = a->account != NULL;
+	int require =
+	    h->policy.require_clientid >= 0 ? h->policy.require_clientid : cfg->require_clientid;
+
+	if (c->presented && type_listed(&cfg->types_deny, a->type))
+		return CLIENTID_R_TYPE_DENIED;
+	if (c->used && h->revoked)
+		return CLIENTID_R_REVOKED;
+	if (c->used && (h->banned || (known && h->device.state == CLIENTID_DEV_BLOCKED)))
+		return CLIENTID_R_BLOCKED;
+	if (!c->presented && require && have_account)
+		return CLIENTID_R_CLIENTID_REQUIRED;
+	if (c->used && cfg->device_fail_limit != 0 &&
+	    window_count(&h->dev_fail, c->now, cfg->device_fail_window) >= cfg->device_fail_limit)
+		return CLIENTID_R_DEVICE_FAIL_LIMIT;
+	if (!c->used && a->ip.family != 0 && cfg->ip_fail_limit != 0 &&
+	    window_count(&h->ip_fail, c->now, cfg->ip_fail_window) >= cfg->ip_fail_limit)
+		return CLIENTID_R_IP_FAIL_LIMIT;
+	if (c->used && have_account && cfg->device_max_accounts != 0 &&
+	    h->device_accounts >= cfg->device_max_accounts) {
+		/* This account makes one more than the limit: one device walking
+		 * through accounts. Block it everywhere, once. */
+		if (a->auth != CLIENTID_AUTH_PRECHECK && !h->banned) {
+			c->out->updates |= CLIENTID_UPD_BAN;
+			add_event(c, CLIENTID_EV_DEVICE_BLOCKED, CLIENTID_R_MANY_ACCOUNTS);
+		}
+		return CLIENTID_R_MANY_ACCOUNTS;
+	}
+	if (c->used && a->auth == CLIENTID_AUTH_SUCCESS && cfg->travel_window != 0 &&
+	    (h->have & CLIENTID_HAVE_TOUCH) != 0 && c->now >= h->device.last_seen &&
+	    c->now - h->device.last_seen < cfg->travel_window &&
+	    ip_distant(cfg, &h->device.last_ip, &a->ip)) {
+		c->out->verdict.flags |= CLIENTID_VF_TRAVEL;
+		add_event(c, CLIENTID_EV_TRAVEL, CLIENTID_R_TRAVEL);
+		if (cfg->travel_action == CLIENTID_TRAVEL_DENY)
+			return CLIENTID_R_TRAVEL;
+	}
+	if (h->attack_until != 0 && c->now < h->attack_until) {
+		c->out->verdict.flags |= CLIENTID_VF_UNDER_ATTACK;
+		if (!(c->used && known && h->device.state == CLIENTID_DEV_TRUSTED))
+			return CLIENTID_R_UNDER_ATTACK;
+	}
+	return CLIENTID_R_ALLOWED;
+}
+
+static void new_device(struct ctx *c, enum clientid_device_state state)
+{
+	struct clientid_device *d = &c->out->device;
+	const struct clientid_history *h = c->h;
+	d->state = state;
+	snprintf(d->type, sizeof(d->type), "%s", c->a->type);
+	for (char *p = d->type; *p != '\0'; p++) {
+		if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 32);
+	}
+	d->label[0] = '\0';
+	d->first_seen = c->now;
+	d->seen_day = c->now;
+	c->out->updates |= CLIENTID_UPD_DEVICE;
+	c->out->verdict.flags |= CLIENTID_VF_NEW_DEVICE;
+	if (state == CLIENTID_DEV_PENDING) {
+		unsigned max = h->policy.pending_max_devices != 0 ? h->policy.pending_max_devices
+		                                                  : c->cfg->pending_max_devices;
+		if (h->pending_count >= max && (h->have & CLIENTID_HAVE_OLDEST_PENDING) != 0) {
+			c->out->evict = h->oldest_pending;
+			c->out->updates |= CLIENTID_UPD_EVICT;
+		}
+	}
+}
+
+/* After a verified password: the mode decides about the device itself. */
+static enum clientid_reason mode_decision(struct ctx *c, enum clientid_mode mode)
+{
+	const struct clientid_history *h = c->h;
+	struct clientid_device *d = &c->out->device;
+	if (!c->used)
+		return CLIENTID_R_NO_CLIENTID_OK;
+	unsigned learn_max = h->policy.learn_max_devices != 0 ? h->policy.learn_max_devices
+	                                                      : c->cfg->learn_max_devices;
+	int learning = mode == CLIENTID_MODE_LEARN || mode == CLIENTID_MODE_OBSERVE;
+	int room = h->trusted_count < learn_max;
+	if ((h->have & CLIENTID_HAVE_DEVICE) != 0) {
+		if (d->state == CLIENTID_DEV_TRUSTED)
+			return CLIENTID_R_TRUSTED;
+		/* pending */
+		if (learning && room) {
+			d->state = CLIENTID_DEV_TRUSTED;
+			c->out->updates |= CLIENTID_UPD_DEVICE;
+			add_event(c, CLIENTID_EV_NEW_DEVICE, CLIENTID_R_LEARNED);
+			return CLIENTID_R_LEARNED;
+		}
+		return learning ? CLIENTID_R_LEARN_LIMIT : CLIENTID_R_PENDING;
+	}
+	if (learning && room) {
+		new_device(c, CLIENTID_DEV_TRUSTED);
+		add_event(c, CLIENTID_EV_NEW_DEVICE, CLIENTID_R_LEARNED);
+		return CLIENTID_R_LEARNED;
+	}
+	new_device(c, CLIENTID_DEV_PENDING);
+	enum clientid_reason why = learning ? CLIENTID_R_LEARN_LIMIT : CLIENTID_R_UNKNOWN_DEVICE;
+	add_event(c, CLIENTID_EV_NEW_DEVICE, why);
+	return why;
+}
+
+/* Denials after a verified password that deserve an event: someone holds
+ * the password but not an acceptable device. */
+static int denial_is_event(enum clientid_reason r)
+{
+	switch (r) {
+	case CLIENTID_R_TYPE_DENIED:
+	case CLIENTID_R_REVOKED:
+	case CLIENTID_R_BLOCKED:
+	case CLIENTID_R_DEVICE_FAIL_LIMIT:
+	case CLIENTID_R_IP_FAIL_LIMIT:
+	case CLIENTID_R_UNDER_ATTACK:
+		return 1;
+	default:
+		return 0; /* raised elsewhere, or too frequent to be news */
+	}
+}
+
+static void count_failure(struct ctx *c)
+{
+	const struct clientid_config *cfg = c->cfg;
+	struct clientid_outcome *out = c->out;
+	const struct clientid_attempt *a = c->a;
+	if (c->used) {
+		out->dev_fail = c->h->dev_fail;
+		window_add(&out->dev_fail, c->now, cfg->device_fail_window);
+		out->updates |= CLIENTID_UPD_DEV_FAIL;
+		if (cfg->device_fail_limit != 0 && out->dev_fail.count == cfg->device_fail_limit)
+			add_event(c, CLIENTID_EV_LOCKOUT, CLIENTID_R_DEVICE_FAIL_LIMIT);
+	} else if (a->ip.family != 0) {
+		out->ip_fail = c->h->ip_fail;
+		window_add(&out->ip_fail, c->now, cfg->ip_fail_window);
+		out->updates |= CLIENTID_UPD_IP_FAIL;
+		if (cfg->ip_fail_limit != 0 && out->ip_fail.count == cfg->ip_fail_limit)
+			add_event(c, CLIENTID_EV_LOCKOUT, CLIENTID_R_IP_FAIL_LIMIT);
+	}
+	if (cfg->attack_fail_threshold != 0) {
+		out->site_fail = c->h->site_fail;
+		window_add(&out->site_fail, c->now, cfg->attack_window);
+		out->updates |= CLIENTID_UPD_SITE_FAIL;
+		int active = c->h->attack_until != 0 && c->now < c->h->attack_until;
+		if (out->site_fail.count >= cfg->attack_fail_threshold && !active) {
+			out->attack_until = c->now + cfg->attack_duration;
+			out->updates |= CLIENTID_UPD_ATTACK;
+			struct clientid_event *ev =
+			    add_event(c, CLIENTID_EV_ATTACK, CLIENTID_R_UNDER_ATTACK);
+			if (ev != NULL) {
+				/* A site-wide event: the attempt that tipped it is no news. */
+				ev->account[0] = '\0';
+				ev->flags &= (uint8_t) ~(CLIENTID_EVF_FP | CLIENTID_EVF_USER);
+				memset(&ev->fp, 0, sizeof(ev->fp));
+				ev->type[0] = '\0';
+			}
+		}
+	}
+}
+
+int clientid_policy_decide(const struct clientid_config *cfg, const struct clientid_attempt *a,
+                           const struct clientid_history *h, struct clientid_outcome *out_r)
+{
+	memset(out_r, 0, sizeof(*out_r));
+	struct clientid_verdict *v = &out_r->verdict;
+	if (!attempt_valid(a)) {
+		v->decision = CLIENTID_DENY;
+		v->reason = CLIENTID_R_STORE_ERROR;
+		return CLIENTID_E_INVAL;
+	}
+	struct ctx c = {.cfg = cfg, .a = a, .h = h, .out = out_r, .now = (uint32_t)a->now};
+	v->mode = clientid_policy_mode(cfg, &h->policy);
+	if (a->fp != NULL) {
+		clientid_fp_short(a->fp, v->fp_short);
+		c.handling = clientid_config_type_handling(cfg, a->type, strlen(a->type));
+		c.presented =
+		    a->tls && (c.handling & CLIENTID_HANDLE_IGNORE) == 0 &&
+		    (cfg->types_allow.count == 0 || type_listed(&cfg->types_allow, a->type));
+		c.used = c.presented && (c.handling & CLIENTID_HANDLE_AUTH) != 0;
+		if (c.presented && (c.handling & CLIENTID_HANDLE_SYSLOG) != 0)
+			v->flags |= CLIENTID_VF_SYSLOG;
+		if (!c.presented)
+			v->fp_short[0] = '\0';
+	}
+	if (v->mode == CLIENTID_MODE_OFF) {
+		v->decision = a->auth == CLIENTID_AUTH_FAILURE ? CLIENTID_DENY : CLIENTID_ALLOW;
+		v->reason = a->auth == CLIENTID_AUTH_FAILURE ? CLIENTID_R_AUTH_FAILED
+		                                             : CLIENTID_R_POLICY_OFF;
+		return 0;
+	}
+
+	out_r->device = h->device;
+	enum clientid_reason why = refusals(&c);
+	if (a->auth == CLIENTID_AUTH_PRECHECK) {
+		out_r->updates = 0; /* a precheck records nothing */
+		out_r->n_events = 0;
+		v->flags &= ~(unsigned)CLIENTID_VF_TRAVEL;
+	} else if (a->auth == CLIENTID_AUTH_FAILURE) {
+		count_failure(&c);
+		if ((c.handling & CLIENTID_HANDLE_ALERT_FAILURE) != 0 && c.presented)
+			add_event(&c, CLIENTID_EV_ALERT_FAILURE, CLIENTID_R_AUTH_FAILED);
+		if (why == CLIENTID_R_ALLOWED)
+			why = CLIENTID_R_AUTH_FAILED;
+	} else {
+		if (why == CLIENTID_R_ALLOWED)
+			why = mode_decision(&c, v->mode);
+		else if (denial_is_event(why))
+			add_event(&c, CLIENTID_EV_DENIED, why);
+		if ((c.handling & CLIENTID_HANDLE_ALERT_SUCCESS) != 0 && c.presented)
+			add_event(&c, CLIENTID_EV_ALERT_SUCCESS, why);
+	}
+
+	int deny;
+	switch (why) {
+	case CLIENTID_R_ALLOWED:
+	case CLIENTID_R_TRUSTED:
+	case CLIENTID_R_LEARNED:
+	case CLIENTID_R_NO_CLIENTID_OK:
+		deny = 0;
+		break;
+	default:
+		deny = 1;
+	}
+	v->reason = why;
+	v->decision = deny ? CLIENTID_DENY : CLIENTID_ALLOW;
+	if (deny && v->mode == CLIENTID_MODE_OBSERVE && why != CLIENTID_R_AUTH_FAILED) {
+		v->decision = a->auth == CLIENTID_AUTH_FAILURE ? CLIENTID_DENY : CLIENTID_ALLOW;
+		v->flags |= CLIENTID_VF_OBSERVED;
+	}
+
+	if (c.used && a->auth != CLIENTID_AUTH_PRECHECK) {
+		struct clientid_device *d = &out_r->device;
+		if ((h->have & CLIENTID_HAVE_DEVICE) != 0 && c.now >= d->seen_day + 86400u) {
+			d->seen_day = c.now;
+			out_r->updates |= CLIENTID_UPD_DEVICE;
+		}
+		d->last_seen = c.now;
+		d->last_ip = a->ip;
+		d->last_protocol = a->protocol;
+		if (a->auth == CLIENTID_AUTH_SUCCESS)
+			d->successes++;
+		else
+			d->failures++;
+		out_r->updates |= CLIENTID_UPD_TOUCH;
+	}
+	for (unsigned i = 0; i < out_r->n_events; i++) {
+		out_r->events[i].decision = (uint8_t)v->decision;
+		if ((v->flags & CLIENTID_VF_OBSERVED) != 0)
+			out_r->events[i].flags |= CLIENTID_EVF_OBSERVE;
+	}
+	return 0;
+}
