@@ -16,6 +16,8 @@ run here.
 
 import argparse
 import base64
+import hashlib
+import hmac
 import imaplib
 import os
 import re
@@ -132,7 +134,7 @@ listen = 127.0.0.1
 ssl = yes
 ssl_cert = <{s}/cert.pem
 ssl_key = <{s}/key.pem
-auth_mechanisms = plain login
+auth_mechanisms = plain login cram-md5
 auth_verbose = yes
 auth_debug = {auth_debug}
 # the plugin's own debug lines are on, so the log check covers them too
@@ -846,6 +848,29 @@ def parse_plaintext_brace(dc):
         c.close()
 
 
+def parse_starttls_injection(dc):
+    # CLIENTID pipelined in plaintext behind STARTTLS must never count as
+    # sent over TLS (the CVE-2011-0411 pattern)
+    c = Raw(dc, tls=False)
+    try:
+        c.send("i1 STARTTLS\r\ni2 CLIENTID UUID %s\r\n" % UUID_TOKEN)
+        ln = c.line()
+        check(ln.startswith("i1 OK "), "STARTTLS: %r" % ln)
+        check(not c.buf, "plaintext reply after STARTTLS: %r" % c.buf)
+        try:
+            c.sock = client_ssl_context().wrap_socket(c.sock)
+        except (ssl.SSLError, OSError):
+            return  # the injected bytes broke the handshake: nothing accepted
+        lines = c.cmd("i3", "NOOP")
+        check(not any(x.startswith("i2 OK") for x in lines), "injected CLIENTID: %r" % lines)
+        # the injected command did not use up the one CLIENTID either
+        eq(c.cmd("i4", "CLIENTID UUID " + UUID_TOKEN), ["i4 " + OK_REPLY], "CLIENTID over TLS")
+    except (EOFError, OSError):
+        pass  # connection dropped: nothing accepted
+    finally:
+        c.close()
+
+
 def parse_pipelined(dc):
     c = on_tls(dc)
     try:
@@ -924,6 +949,8 @@ def group_parse(r, dc):
     r.case("parse: BAD before STARTTLS, OK after", parse_before_and_after_starttls, dc)
     r.case("parse: plaintext CLIENTID identical to an unknown command", parse_plaintext_brace,
            dc)
+    r.case("parse: CLIENTID injected behind STARTTLS is not accepted",
+           parse_starttls_injection, dc)
     r.case("parse: pipelined commands", parse_pipelined, dc)
     r.case("parse: command split over packets", parse_split_packets, dc)
     r.case("parse: overlong line", parse_long_line, dc)
@@ -949,6 +976,16 @@ def authenticate_login(c, tag, user, password):
         ln = c.line()
         check(ln.startswith("+"), "expected a challenge, got %r" % ln)
         c.send(base64.b64encode(answer.encode()).decode() + "\r\n")
+    return c.until_tagged(tag)[-1]
+
+
+def authenticate_cram_md5(c, tag, user, password):
+    c.send("%s AUTHENTICATE CRAM-MD5\r\n" % tag)
+    ln = c.line()
+    check(ln.startswith("+ "), "expected a challenge, got %r" % ln)
+    challenge = base64.b64decode(ln[2:])
+    digest = hmac.new(password.encode(), challenge, hashlib.md5).hexdigest()
+    c.send(base64.b64encode(("%s %s" % (user, digest)).encode()).decode() + "\r\n")
     return c.until_tagged(tag)[-1]
 
 
@@ -1019,7 +1056,7 @@ def fwd_no_forgery(dc):
 def group_forward(r, dc):
     r.case("forward: control (no or wrong CLIENTID: bob unknown)", fwd_control, dc)
     for how in ("ssl", "starttls"):
-        for mech in (login_raw, authenticate_plain, authenticate_login):
+        for mech in (login_raw, authenticate_plain, authenticate_login, authenticate_cram_md5):
             r.case("forward: %s over %s reaches auth" % (mech.__name__, how), fwd_mech, dc,
                    how, mech)
     r.case("forward: tokens with atom-specials arrive intact", fwd_special_tokens, dc)
