@@ -114,17 +114,14 @@ static void clientid_send_raw_data(struct client *client, const void *data, size
 
 	if (cclient->rewrite_capability && clientid_client_active(client) &&
 	    (pos = clientid_capability_insert_pos(data, size)) > 0) {
-		T_BEGIN
-		{
-			string_t *line = t_str_new(size + CLIENTID_CAPABILITY_EXTRA);
+		/* one write, so the line leaves in one piece; the ioloop's
+		 * data stack frame frees it */
+		string_t *line = t_str_new(size + CLIENTID_CAPABILITY_EXTRA);
 
-			str_append_data(line, data, pos);
-			str_append(line, " " CLIENTID_CAPABILITY_WORD);
-			str_append_data(line, CONST_PTR_OFFSET(data, pos), size - pos);
-			cclient->module_ctx.super.send_raw_data(client, str_data(line),
-			                                        str_len(line));
-		}
-		T_END;
+		str_append_data(line, data, pos);
+		str_append(line, " " CLIENTID_CAPABILITY_WORD);
+		str_append_data(line, CONST_PTR_OFFSET(data, pos), size - pos);
+		cclient->module_ctx.super.send_raw_data(client, str_data(line), str_len(line));
 		return;
 	}
 	cclient->module_ctx.super.send_raw_data(client, data, size);

@@ -67,8 +67,9 @@ class Dovecot:
 
     def __init__(self, plugin_dir, name, enable=None, load_plugin=True,
                  auth_debug=False, keep=False, env=None, trusted_networks="",
-                 haproxy=False, extra_conf=""):
+                 haproxy=False, extra_conf="", valgrind=False):
         self.extra_conf = extra_conf
+        self.valgrind = valgrind
         self.plugin_dir = os.path.abspath(plugin_dir)
         self.name = name
         self.enable = enable
@@ -112,6 +113,11 @@ class Dovecot:
             env += " CLIENTID_IMAP_ENABLE=" + self.enable
         for k, v in sorted(self.env.items()):
             env += " %s=%s" % (k, v)
+        login_exec = ""
+        if self.valgrind:
+            login_exec = """
+  executable = /usr/bin/valgrind -q --vgdb=no --error-exitcode=99 --log-file=%s/log/valgrind.%%p.log /usr/lib/dovecot/imap-login
+  vsz_limit = 0""" % self.scratch
         haproxy = ""
         if self.haproxy:
             haproxy = """
@@ -163,7 +169,7 @@ userdb {{
   args = uid=nobody gid=nogroup home={s}/home/%u allow_all_users=yes
 }}
 service imap-login {{
-  chroot =
+  chroot ={login_exec}
   inet_listener imap {{
     address = 127.0.0.1
     port = {port}
@@ -186,7 +192,8 @@ protocol imap {{
 """.format(name=self.name, pid=os.getpid(), s=self.scratch, plugin_dir=self.plugin_dir,
            env=env, port=self.port, ssl_port=self.ssl_port, plugins=plugins,
            auth_debug="yes" if self.auth_debug else "no",
-           trusted=self.trusted_networks, haproxy=haproxy, extra_conf=self.extra_conf)
+           trusted=self.trusted_networks, haproxy=haproxy, extra_conf=self.extra_conf,
+           login_exec=login_exec)
 
     def start(self, timeout=30):
         os.makedirs(self.path("log"), exist_ok=True)
@@ -1252,6 +1259,18 @@ def check_logs(servers):
         check(base64.b64encode(tok.encode()) not in data, "base64 token %r in logs" % tok)
 
 
+def check_valgrind(dc):
+    logs = [f for f in dc.log_files() if os.path.basename(f).startswith("valgrind.")]
+    check(logs, "no valgrind logs: imap-login did not run under valgrind")
+    bad = []
+    for f in logs:
+        with open(f, "rb") as fh:
+            text = fh.read().decode("utf-8", "replace")
+        if text.strip():
+            bad.append("%s:\n%s" % (f, text[-3000:]))
+    check(not bad, "valgrind reported:\n" + "\n".join(bad))
+
+
 # --------------------------------------------------------------------------
 
 def main():
@@ -1267,6 +1286,8 @@ def main():
     ap.add_argument("--extra-conf", default="",
                     help="lines appended to the scratch dovecot.conf, e.g. log_debug=...")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directories")
+    ap.add_argument("--valgrind", action="store_true",
+                    help="run imap-login (and so the plugin) under valgrind; any error fails")
     a = ap.parse_args()
 
     if a.skip:
@@ -1295,7 +1316,7 @@ def main():
                      haproxy=True)
     else:
         dc = Dovecot(a.plugin_dir, a.group, auth_debug=a.auth_debug, keep=a.keep,
-                     extra_conf=a.extra_conf.replace("\\n", "\n"))
+                     extra_conf=a.extra_conf.replace("\\n", "\n"), valgrind=a.valgrind)
     servers.append(dc)
     try:
         try:
@@ -1321,6 +1342,8 @@ def main():
         for d in servers:
             d.stop()
         r.case("no raw token in any log", check_logs, servers)
+        if a.valgrind:
+            r.case("valgrind: no errors in imap-login", check_valgrind, dc)
         if a.keep:
             print("# scratch kept: " + " ".join(d.scratch for d in servers))
     finally:
