@@ -53,6 +53,8 @@
 
 /* The value of KEY_PHASE once a passdb has run (passdb override_fields). */
 #define PHASE_VERIFIED "verified"
+/* The passdb field that carries it into KEY_PHASE. */
+#define KEY_PHASE_FIELD "clientid_phase"
 
 enum policy_command {
 	POLICY_CMD_ALLOW,
@@ -333,6 +335,14 @@ static void policy_handle_body(struct policy_request *preq)
 		return;
 	}
 
+	if (preq->command == POLICY_CMD_REPORT && b.success && b.have_phase && !b.phase_verified) {
+		/* a passdb without the marker: its logins looked like
+		   before-auth requests and were only prechecked */
+		i_error("clientid-policy: account=%s logged in through a passdb without "
+		        "\"override_fields = " KEY_PHASE_FIELD "=" PHASE_VERIFIED "\": "
+		        "its logins are not decided; add it to every passdb",
+		        b.have_account ? b.account : "-");
+	}
 	if (preq->command == POLICY_CMD_REPORT && (b.success || b.policy_reject)) {
 		/* a success was decided and recorded at command=allow after
 		   auth; a policy refusal was recorded by the allow that

@@ -1,0 +1,573 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the clientid policy service (clientid-policy) with the
+real Debian Dovecot, the real imap-login plugin and real clients.
+
+Every scenario starts its own scratch Dovecot (tests/e2e/dovecot/dovecot_e2e.py,
+reused as it is) on free loopback ports, with a scratch clientid.conf, site
+secret, policy store and API key, and with the service started by Dovecot's
+master from `service clientid-policy { ... }`. It stops what it starts.
+
+usage: policy_e2e.py --group NAME --plugin-dir DIR --service PATH
+                     --clientidctl PATH [--skip REASON] [--keep]
+
+Prints one "ok"/"not ok" line per case; exit 0 (all passed), 1 (a failure),
+77 (cannot run here, with the reason).
+"""
+
+import argparse
+import concurrent.futures
+import imaplib
+import os
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "dovecot"))
+import dovecot_e2e as dv  # noqa: E402  (the Dovecot harness, reused)
+
+SKIP = 77
+FAIL_REPLY = "NO [AUTHENTICATIONFAILED] Authentication failed."
+SERVICE_NAME = "clientid-policy"
+
+# Accounts in this suite's own passdb; every password is "<user>-pw".
+USERS = ["amy", "ben", "cat", "dan", "acc1", "acc2", "acc3", "acc4", "acc5", "eve", "fay"]
+
+# Every token used in this run; none may appear in any log.
+TOKENS = []
+
+
+def new_token():
+    tok = str(uuid.uuid4())
+    TOKENS.append(tok)
+    return tok
+
+
+def pw(user):
+    return user + "-pw"
+
+
+# --------------------------------------------------------------------------
+# One scratch Dovecot with the policy service
+
+class PolicyServer:
+    """A scratch clientid setup (conf, secret, store, API key, users) and a
+    dovecot_e2e.Dovecot whose extra configuration wires in the service."""
+
+    def __init__(self, args, name, mode="learn", on_error="tempfail", reject_on_fail="yes",
+                 failure_delay="0", limits=None, store_path=None):
+        self.args = args
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="clientid-e2e-policy-%s-" % name)
+        os.chmod(self.dir, 0o755)
+        self.port = dv.free_port()
+        self.conf = os.path.join(self.dir, "clientid.conf")
+        self.secret = os.path.join(self.dir, "secret")
+        self.store = store_path or os.path.join(self.dir, "store")
+        self.api_key = os.path.join(self.dir, "api-key")
+        self.key = secrets.token_hex(16)
+        self.mode = mode
+        self.on_error = on_error
+        self.limits = dict(limits or {})
+        with open(self.secret, "wb") as f:
+            f.write(secrets.token_bytes(32))
+        os.chmod(self.secret, 0o600)
+        with open(self.api_key, "w") as f:
+            f.write(self.key + "\n")
+        os.chmod(self.api_key, 0o600)
+        with open(os.path.join(self.dir, "users"), "w") as f:
+            f.write("".join("%s:{PLAIN}%s\n" % (u, pw(u)) for u in USERS))
+        self.write_conf()
+        extra = CONF_TEMPLATE.format(
+            port=self.port, service=args.service, conf=self.conf, api_key=self.api_key,
+            key=self.key, users=os.path.join(self.dir, "users"), reject_on_fail=reject_on_fail,
+            failure_delay=failure_delay)
+        self.dc = dv.Dovecot(args.plugin_dir, "policy-" + name, enable="yes", keep=args.keep,
+                             extra_conf=extra)
+
+    def write_conf(self, broken=False):
+        limits = {"device_fail_limit": "3", "device_fail_window": "15m",
+                  "ip_fail_limit": "1000", "device_max_accounts": "3",
+                  "device_accounts_window": "1d"}
+        limits.update(self.limits)
+        text = ("[general]\nsecret_file = %s\n\n[store]\npath = %s\non_error = %s\n\n"
+                "[policy]\nmode = %s\n\n[limits]\n" % (self.secret, self.store, self.on_error,
+                                                       self.mode))
+        text += "".join("%s = %s\n" % kv for kv in sorted(limits.items()))
+        if broken:
+            text += "no_such_key = 1\n"
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def start(self):
+        self.dc.start()
+        self.wait_service()
+        return self
+
+    def service_pids(self):
+        """Pids of clientid-policy processes whose parent is our master."""
+        out = []
+        master = self.dc.proc.pid if self.dc.proc else None
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % p) as f:
+                    stat = f.read()
+                with open("/proc/%s/cmdline" % p, "rb") as f:
+                    cmd = f.read().split(b"\0")[0]
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == master and os.path.basename(cmd.decode()) == SERVICE_NAME:
+                out.append(int(p))
+        return out
+
+    def wait_service(self, timeout=20, exclude=()):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            pids = [p for p in self.service_pids() if p not in exclude]
+            if pids and "%s: ready" % SERVICE_NAME in self.log():
+                return pids
+            time.sleep(0.1)
+        raise dv.Failure("the policy service did not start:\n" + self.log()[-3000:])
+
+    def restart_service(self, sig=signal.SIGTERM):
+        """Kill the service processes we started (by pid); the master starts
+        a new one (process_min_avail = 1)."""
+        old = self.service_pids()
+        for p in old:
+            os.kill(p, sig)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            new = [p for p in self.service_pids() if p not in old]
+            if new:
+                return new
+            time.sleep(0.1)
+        raise dv.Failure("the master did not restart the policy service:\n" +
+                         self.log()[-3000:])
+
+    def set_mode(self, mode):
+        self.mode = mode
+        self.write_conf()
+        before = self.log().count("%s: ready" % SERVICE_NAME)
+        self.restart_service()
+        deadline = time.time() + 20
+        while self.log().count("%s: ready" % SERVICE_NAME) <= before:
+            if time.time() > deadline:
+                raise dv.Failure("service not ready after mode change")
+            time.sleep(0.1)
+
+    def log(self):
+        return self.dc.logs_bytes().decode("utf-8", "replace")
+
+    def decisions(self, account):
+        return [ln for ln in self.log().splitlines()
+                if "%s: account=%s " % (SERVICE_NAME, account) in ln]
+
+    def ctl(self, *args):
+        p = subprocess.run([self.args.clientidctl, "-c", self.conf] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=30)
+        if p.returncode != 0:
+            raise dv.Failure("clientidctl %s failed (%d): %s" % (" ".join(args),
+                                                                 p.returncode, p.stdout))
+        return p.stdout
+
+    def cleanup(self):
+        self.dc.cleanup()
+        if not self.args.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+CONF_TEMPLATE = """
+# --- the clientid policy service, as in dovecot-plugin/policy-service/conf.d-snippet
+auth_failure_delay = {failure_delay}
+auth_policy_server_url = http://127.0.0.1:{port}/
+auth_policy_server_api_header = X-API-Key:{key}
+auth_policy_hash_nonce = e2e-nonce
+auth_policy_check_before_auth = yes
+auth_policy_check_after_auth = yes
+auth_policy_report_after_auth = yes
+auth_policy_reject_on_fail = {reject_on_fail}
+auth_policy_server_timeout_msecs = 2000
+auth_policy_request_attributes = account=%{{user}} login=%{{requested_username}} remote=%{{rip}} protocol=%s clientid/type=%{{passdb:forward_clientid_type}} clientid/token=%{{passdb:forward_clientid_token}} clientid/phase=%{{passdb:clientid_phase}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {users}
+  override_fields = clientid_phase=verified
+}}
+# test only: no per-IP auth penalty (anvil), so that the lockout counts run
+# quickly from 127.0.0.1; auth_failure_delay still applies to every failure
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service clientid-policy {{
+  executable = {service} -C {conf} -A {api_key}
+  user = root
+  process_limit = 1
+  process_min_avail = 1
+  inet_listener clientid-policy {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+}}
+"""
+
+
+# --------------------------------------------------------------------------
+# Clients
+
+def raw_login(ps, user, password, token=None, typ="UUID", how="starttls"):
+    """STARTTLS (or implicit TLS), CLIENTID if token, LOGIN: the tagged reply
+    without its tag, and the seconds LOGIN took."""
+    c = dv.tls_client(ps.dc, how)
+    try:
+        if token is not None:
+            dv.eq(c.cmd("a1", "CLIENTID %s %s" % (typ, token)), ["a1 " + dv.OK_REPLY],
+                  "CLIENTID")
+        t0 = time.monotonic()
+        lines = c.cmd("a2", 'LOGIN "%s" "%s"' % (user, password))
+        took = time.monotonic() - t0
+        return dv.rest_of(lines[-1]), took
+    finally:
+        c.close()
+
+
+def login_ok(ps, user, token=None, password=None):
+    reply, _ = raw_login(ps, user, password or pw(user), token)
+    dv.check(reply.startswith("OK "), "%s with %s: expected OK, got %r" % (user, token, reply))
+
+
+def login_refused(ps, user, token=None, password=None):
+    reply, _ = raw_login(ps, user, password or pw(user), token)
+    dv.eq(reply, FAIL_REPLY, "%s with %s" % (user, token))
+
+
+def imaplib_login(ps, user, password, token):
+    m = dv.imaplib_client(ps.dc, "starttls")
+    try:
+        dv.eq(dv.imaplib_clientid(m, "UUID", token), ("OK", "CLIENTID completed"), "CLIENTID")
+        try:
+            typ, _ = m.login(user, password)
+            m.logout()
+            return typ
+        except imaplib.IMAP4.error as e:
+            return str(e)
+    finally:
+        try:
+            m.shutdown()
+        except OSError:
+            pass
+
+
+def last_decision(ps, account, want_reason=None, timeout=5):
+    deadline = time.time() + timeout
+    while True:
+        lines = ps.decisions(account)
+        if lines and (want_reason is None or "reason=%s " % want_reason in lines[-1]):
+            return lines[-1]
+        if time.time() > deadline:
+            raise dv.Failure("no decision%s logged for %s; got %r" % (
+                " with reason " + want_reason if want_reason else "", account, lines[-3:]))
+        time.sleep(0.1)
+
+
+def fp_of(ps, account, reason):
+    m = re.search(r" fp=([0-9a-f]{12}) ", last_decision(ps, account, reason))
+    dv.check(m is not None, "no short fingerprint in the decision line")
+    return m.group(1)
+
+
+# --------------------------------------------------------------------------
+# Scenarios
+
+def case_learn_enforce_approve(ps):
+    t1, t2 = new_token(), new_token()
+    # learn: the first device is trusted on first use
+    login_ok(ps, "amy", t1)
+    ln = last_decision(ps, "amy", "device_learned")
+    dv.check("verdict=allow" in ln and "step=verified" in ln, ln)
+    # enforce
+    ps.set_mode("enforce")
+    login_ok(ps, "amy", t1)
+    last_decision(ps, "amy", "trusted_device")
+    # an unknown device with the right password: the wrong-password reply
+    login_refused(ps, "amy", t2)
+    ln = last_decision(ps, "amy", "device_unknown")
+    dv.check("verdict=deny" in ln and "answer=-1" in ln, ln)
+    # the same through imaplib: the same reply text
+    typ = imaplib_login(ps, "amy", pw("amy"), t2)
+    dv.check("[AUTHENTICATIONFAILED] Authentication failed." in typ, typ)
+    # recorded as pending; approve it with clientidctl
+    short = fp_of(ps, "amy", "device_pending")
+    listing = ps.ctl("list", "amy")
+    dv.check(short in listing and "pending" in listing,
+             "clientidctl list does not show %s pending:\n%s" % (short, listing))
+    ps.ctl("approve", "amy", short)
+    login_ok(ps, "amy", t2)
+    last_decision(ps, "amy", "trusted_device")
+
+
+def case_device_lockout(ps):
+    a, b = new_token(), new_token()
+    login_ok(ps, "ben", a)
+    login_ok(ps, "ben", b)
+    for _ in range(3):
+        login_refused(ps, "ben", a, password="wrong")
+    # A is locked out, even with the right password
+    login_refused(ps, "ben", a)
+    ln = last_decision(ps, "ben", "device_fail_limit")
+    dv.check("verdict=deny" in ln, ln)
+    # B, behind the same IP, still logs in
+    login_ok(ps, "ben", b)
+    last_decision(ps, "ben", "trusted_device")
+
+
+def case_many_accounts(ps):
+    x = new_token()
+    for acc in ("acc1", "acc2", "acc3"):
+        login_ok(ps, acc, x)
+    # the fourth account for the same device: blocked
+    login_refused(ps, "acc4", x)
+    ln = last_decision(ps, "acc4", "device_many_accounts")
+    dv.check("verdict=deny" in ln, ln)
+    # blocked everywhere, also where it was trusted; another device is not
+    login_refused(ps, "acc1", x)
+    last_decision(ps, "acc1", "device_blocked")
+    login_ok(ps, "acc5", new_token())
+
+
+def case_precheck_before_auth(ps):
+    """A blocked device is refused by the before-auth allow: the password is
+    never checked, and the wrong-password reply comes all the same."""
+    x = new_token()
+    for acc in ("acc1", "acc2", "acc3", "acc4"):
+        raw_login(ps, acc, pw(acc), x)
+    n = len(ps.decisions("acc5"))
+    login_refused(ps, "acc5", x, password="anything")
+    ln = last_decision(ps, "acc5", "device_blocked")
+    dv.check("step=precheck" in ln, "not refused before auth: " + ln)
+    dv.check(len(ps.decisions("acc5")) == n + 1, "more than one decision")
+
+
+def case_no_oracle(ps):
+    """Policy refusal and wrong password: same reply, median delays within
+    10% over 20 tries each. The tries run interleaved, 8 at a time."""
+    trusted, unknown = new_token(), new_token()
+    ps.set_mode("learn")
+    login_ok(ps, "cat", trusted)
+    ps.set_mode("enforce")
+    jobs = [("refusal", pw("cat"), unknown), ("wrong", "wrong-pw", trusted)] * 20
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
+        res = list(ex.map(lambda j: (j[0],) + raw_login(ps, "cat", j[1], j[2]), jobs))
+    replies = {r for _, r, _ in res}
+    dv.eq(replies, {FAIL_REPLY}, "replies")
+    med = {k: statistics.median([t for kk, _, t in res if kk == k])
+           for k in ("refusal", "wrong")}
+    diff = abs(med["refusal"] - med["wrong"]) / max(med.values())
+    print("# median delay: policy refusal %.3f s, wrong password %.3f s, difference %.1f%%"
+          % (med["refusal"], med["wrong"], diff * 100))
+    dv.check(med["wrong"] >= 1.0, "the failure delay did not apply: %r" % med)
+    dv.check(diff < 0.10, "median delays differ by %.1f%%" % (diff * 100))
+    login_ok(ps, "cat", trusted)
+
+
+def case_store_error(ps):
+    """The store cannot be opened: [store] on_error decides, and each
+    refusal is logged with the reason."""
+    tok = new_token()
+    if ps.on_error == "tempfail":
+        login_refused(ps, "dan", tok)
+    else:
+        login_ok(ps, "dan", tok)
+    ln = last_decision(ps, "dan", "store_error")
+    dv.check(("answer=-1" if ps.on_error == "tempfail" else "answer=0") in ln, ln)
+    dv.check("policy store failed" in ps.log(), "no store failure logged")
+
+
+def case_service_down(ps, reject_on_fail):
+    """The service is down (it dies at start on a bad configuration): logins
+    follow auth_policy_reject_on_fail, the error names the file, line and
+    key. Fixed and killed with -9, the master starts it again and logins
+    recover without a Dovecot restart."""
+    tok = new_token()
+    login_ok(ps, "eve", tok)
+    ps.write_conf(broken=True)
+    for p in ps.service_pids():
+        os.kill(p, signal.SIGKILL)
+    deadline = time.time() + 20
+    while "no_such_key" not in ps.log():
+        if time.time() > deadline:
+            raise dv.Failure("no fatal error for the bad configuration:\n" + ps.log()[-2000:])
+        time.sleep(0.1)
+    ln = [x for x in ps.log().splitlines() if "no_such_key" in x][-1]
+    dv.check(ps.conf in ln and re.search(r":\d+: \[limits\] no_such_key", ln), ln)
+    master = ps.dc.proc.pid
+    if reject_on_fail == "yes":
+        login_refused(ps, "eve", tok)
+    else:
+        login_ok(ps, "eve", tok)
+    dv.check("Policy server" in ps.log(), "Dovecot did not log the unreachable policy server")
+    # fix it; kill -9 whatever runs; the master brings the service back
+    ps.write_conf()
+    ready = ps.log().count("%s: ready" % SERVICE_NAME)
+    for p in ps.service_pids():
+        os.kill(p, signal.SIGKILL)
+    deadline = time.time() + 90  # the master throttles a failing service
+    while ps.log().count("%s: ready" % SERVICE_NAME) <= ready:
+        if time.time() > deadline:
+            raise dv.Failure("the service did not come back:\n" + ps.log()[-2000:])
+        time.sleep(0.2)
+    login_ok(ps, "eve", tok)
+    last_decision(ps, "eve", "trusted_device")
+    # and once more, a plain kill -9 of a healthy service
+    old = ps.service_pids()
+    ps.restart_service(signal.SIGKILL)
+    dv.check(ps.dc.proc.pid == master and ps.dc.alive(), "dovecot was restarted")
+    dv.check(set(ps.service_pids()).isdisjoint(old), "same service process")
+    login_ok(ps, "eve", tok)
+
+
+def case_draft_7_4(ps):
+    """IMAP draft section 7.4 (rejection), step by step: CAPABILITY without
+    CLIENTID, STARTTLS, CAPABILITY with CLIENTID, CLIENTID accepted, LOGIN
+    refused by the policy with the wrong-password reply."""
+    ps.set_mode("enforce")
+    tok = new_token()
+    c = dv.Raw(ps.dc, tls=False)
+    try:
+        caps = c.capability("a001")
+        dv.check("CLIENTID" not in caps, "CLIENTID before TLS: %r" % caps)
+        dv.eq(c.starttls("a002")[-1].split(" ")[1], "OK", "a002 STARTTLS")
+        caps = c.capability("a003")
+        dv.check("CLIENTID" in caps, "CLIENTID missing after STARTTLS: %r" % caps)
+        dv.eq(c.cmd("a004", "CLIENTID UUID " + tok), ["a004 " + dv.OK_REPLY], "a004")
+        dv.eq(c.cmd("a005", "LOGIN fay %s" % pw("fay")), ["a005 " + FAIL_REPLY], "a005 LOGIN")
+        # the connection stays usable, as after any failed login
+        dv.eq(c.cmd("a006", "NOOP")[-1], "a006 OK NOOP completed.", "a006 NOOP")
+    finally:
+        c.close()
+    ln = last_decision(ps, "fay", "device_unknown")
+    dv.check("verdict=deny" in ln, ln)
+
+
+def check_logs(servers):
+    data = b""
+    for s in servers:
+        data += s.dc.logs_bytes()
+    dv.check(("%s: account=" % SERVICE_NAME).encode() in data, "no decision lines in the logs")
+    for tok in TOKENS:
+        dv.check(tok.encode() not in data, "raw token %s found in the logs" % tok)
+        dv.check(tok.replace("-", "").encode() not in data, "token hex found in the logs")
+
+
+# --------------------------------------------------------------------------
+
+GROUPS = {
+    # group: [(server kwargs, [(case name, fn, extra args)])]
+    "policy": [
+        (dict(mode="learn"), [
+            ("learn trusts the first device; enforce refuses an unknown one as pending; "
+             "clientidctl approves it", case_learn_enforce_approve, ()),
+        ]),
+        (dict(mode="learn"), [
+            ("per-device failure limit: A locked out, B behind the same IP logs in",
+             case_device_lockout, ()),
+        ]),
+        (dict(mode="learn"), [
+            ("one device across many accounts is blocked", case_many_accounts, ()),
+            ("a blocked device is refused before auth (precheck)",
+             case_precheck_before_auth, ()),
+        ]),
+    ],
+    "oracle": [
+        (dict(mode="learn", failure_delay="2s", limits={"device_fail_limit": "1000"}), [
+            ("no oracle: same reply, median delays within 10%", case_no_oracle, ()),
+        ]),
+    ],
+    "down": [
+        (dict(mode="learn", reject_on_fail="yes"), [
+            ("service down, auth_policy_reject_on_fail = yes; master restarts it",
+             case_service_down, ("yes",)),
+        ]),
+        (dict(mode="learn", reject_on_fail="no"), [
+            ("service down, auth_policy_reject_on_fail = no; master restarts it",
+             case_service_down, ("no",)),
+        ]),
+        (dict(mode="learn", on_error="tempfail", store_path="/dev/null/store"), [
+            ("store error with on_error = tempfail refuses", case_store_error, ()),
+        ]),
+        (dict(mode="learn", on_error="allow", store_path="/dev/null/store"), [
+            ("store error with on_error = allow lets in", case_store_error, ()),
+        ]),
+    ],
+    "draft": [
+        (dict(mode="enforce"), [
+            ("draft 7.4 policy rejection, step by step", case_draft_7_4, ()),
+        ]),
+    ],
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--group", required=True, choices=sorted(GROUPS))
+    ap.add_argument("--plugin-dir", default="")
+    ap.add_argument("--service", default="")
+    ap.add_argument("--clientidctl", default="")
+    ap.add_argument("--skip", default="")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+
+    if a.skip:
+        print("SKIP: " + a.skip)
+        return SKIP
+    if os.geteuid() != 0:
+        print("SKIP: the Dovecot end-to-end tests start dovecot and need root")
+        return SKIP
+    if not os.access(dv.DOVECOT, os.X_OK) or not os.path.exists("/usr/lib/dovecot/imap-login"):
+        print("SKIP: Dovecot not installed (dovecot-core, dovecot-imapd)")
+        return SKIP
+    for what, path in (("the imap-login plugin", os.path.join(a.plugin_dir, dv.PLUGIN_FILE)),
+                       ("the policy service", a.service), ("clientidctl", a.clientidctl)):
+        if not os.access(path, os.X_OK if what != "the imap-login plugin" else os.R_OK):
+            print("SKIP: %s is not built (%r)" % (what, path))
+            return SKIP
+
+    r = dv.Runner()
+    servers = []
+    try:
+        for kwargs, cases in GROUPS[a.group]:
+            ps = PolicyServer(a, "%s%d" % (a.group, len(servers)), **kwargs)
+            servers.append(ps)
+            try:
+                ps.start()
+            except Exception as e:  # noqa: BLE001
+                r.case("start dovecot with the policy service", lambda: (_ for _ in ()).throw(e))
+                continue
+            for name, fn, extra in cases:
+                r.case(name, fn, ps, *extra)
+            r.case("dovecot still running (%s)" % ps.name,
+                   lambda: dv.check(ps.dc.alive(), "dovecot died"))
+            ps.dc.stop()
+        r.case("no raw token in any log", check_logs, servers)
+        if a.keep:
+            print("# scratch kept: " + " ".join("%s %s" % (s.dir, s.dc.scratch) for s in servers))
+    finally:
+        for s in servers:
+            s.cleanup()
+    return r.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
