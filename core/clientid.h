@@ -29,7 +29,11 @@ enum clientid_error {
 	CLIENTID_E_STORE_VERSION = -15, /* the policy store's schema is unknown */
 	CLIENTID_E_NOTFOUND = -16,      /* the named record does not exist */
 	CLIENTID_E_EXISTS = -17,        /* the record already exists */
-	CLIENTID_E_LAST_ = -17
+	CLIENTID_E_STORE_ACCESS = -18,  /* no permission to open the policy store */
+	CLIENTID_E_STORE_MISSING = -19, /* the policy store does not exist */
+	CLIENTID_E_AMBIGUOUS = -20,     /* a device prefix matches more than one device */
+	CLIENTID_E_FORMAT = -21,        /* malformed import data */
+	CLIENTID_E_LAST_ = -21
 };
 
 /* Returns a static, non-NULL English text for any value. Codes outside the

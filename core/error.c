@@ -20,6 +20,10 @@ static const char *const error_text[] = {
     [-CLIENTID_E_STORE_VERSION] = "policy store has an unknown schema version",
     [-CLIENTID_E_NOTFOUND] = "no such record",
     [-CLIENTID_E_EXISTS] = "record already exists",
+    [-CLIENTID_E_STORE_ACCESS] = "no permission to use the policy store",
+    [-CLIENTID_E_STORE_MISSING] = "policy store does not exist",
+    [-CLIENTID_E_AMBIGUOUS] = "device prefix matches more than one device",
+    [-CLIENTID_E_FORMAT] = "malformed import data",
 };
 
 _Static_assert(sizeof(error_text) / sizeof(error_text[0]) == 1 - CLIENTID_E_LAST_,

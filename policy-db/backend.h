@@ -1,0 +1,104 @@
+/* The storage backend interface: a transactional table store, small enough
+ * that a Redis backend can implement it later without touching callers.
+ * Internal to policy-db/. The LMDB backend (lmdb.c) is the only file that
+ * includes <lmdb.h>.
+ *
+ * Tables are either durable (every write commit is synced before it returns)
+ * or routine (commits may skip the fsync; the backend may discard them after
+ * the machine crashed). A transaction spans both kinds. Write transactions
+ * take the routine writer lock first, then the durable one, always in that
+ * order. Every function returns 0 or a negative CLIENTID_E_* code and leaves
+ * a message naming the path in the backend's error buffer. */
+#ifndef POLICYDB_BACKEND_H
+#define POLICYDB_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clientid.h"
+
+enum policydb_table {
+	/* durable */
+	PDB_T_META = 0, /* "schema" -> u32 */
+	PDB_T_DEVICES,  /* account NUL fp[32] -> device */
+	PDB_T_BANS,     /* fp[32] [account] -> ban */
+	PDB_T_ACCOUNTS, /* account -> policy */
+	PDB_T_EVENTS,   /* seq (u64, big-endian) -> event */
+	/* routine */
+	PDB_T_RMETA,    /* "schema", "boot_id" */
+	PDB_T_TOUCH,    /* fp[16] account -> last seen, address, counts */
+	PDB_T_COUNTERS, /* windows and the attack state */
+	PDB_T_COUNT_
+};
+
+#define PDB_TABLE_DURABLE(t) ((t) < PDB_T_RMETA)
+
+enum policydb_txn_flags {
+	PDB_TXN_READ = 0,
+	PDB_TXN_ROUTINE = 1u << 0, /* write routine tables */
+	PDB_TXN_DURABLE = 1u << 1, /* write durable tables */
+};
+
+struct policydb_backend_params {
+	const char *path;  /* the store's directory */
+	uint64_t map_size; /* initial map size of each part */
+	int create;        /* create the directory and files when missing */
+	const char *boot_id; /* NULL: the kernel's; tests set their own */
+};
+
+struct policydb_store_stats {
+	uint64_t entries[PDB_T_COUNT_];
+	uint64_t bytes_durable, bytes_routine; /* pages in use * page size */
+	uint64_t map_durable, map_routine;
+	unsigned readers, max_readers;
+};
+
+struct policydb_check_report {
+	unsigned stale_readers; /* reclaimed by this check */
+	unsigned problems;
+	char first_problem[CLIENTID_ERRBUF_SIZE];
+};
+
+/* Called for each entry; a non-zero return stops the scan and is returned. */
+typedef int policydb_scan_fn(void *ctx, const void *key, size_t klen, const void *val,
+                             size_t vlen);
+
+struct policydb_backend {
+	const char *name;
+	int (*open)(const struct policydb_backend_params *p, void **be_r, char *err_r);
+	/* Closes and frees. Only in the process that opened it. */
+	void (*close)(void *be);
+	/* After fork(): forgets the handle without touching shared state. */
+	void (*abandon)(void *be);
+	int (*begin)(void *be, unsigned flags, void **txn_r);
+	/* Turns the durable side of a PDB_TXN_ROUTINE transaction into a writer. */
+	int (*upgrade)(void *txn);
+	/* Commits the durable side (synced), then the routine side. Frees txn
+	 * whatever the result. */
+	int (*commit)(void *txn);
+	void (*abort)(void *txn);
+	/* Returns 1 and a view valid until the transaction ends, 0 if absent. */
+	int (*get)(void *txn, enum policydb_table t, const void *key, size_t klen,
+	           const void **val_r, size_t *vlen_r);
+	int (*put)(void *txn, enum policydb_table t, const void *key, size_t klen, const void *val,
+	           size_t vlen);
+	/* Returns 1 when deleted, 0 if absent. */
+	int (*del)(void *txn, enum policydb_table t, const void *key, size_t klen);
+	/* Visits keys >= start (all when slen is 0) while their first plen bytes
+	 * equal start's. Views are valid during the callback only. */
+	int (*scan)(void *txn, enum policydb_table t, const void *start, size_t slen, size_t plen,
+	            policydb_scan_fn *fn, void *ctx);
+	/* Appends to a sequence table; *seq_r is the new key (1, 2, ...). */
+	int (*append)(void *txn, enum policydb_table t, const void *val, size_t vlen,
+	              uint64_t *seq_r);
+	/* Grows whichever part reported CLIENTID_E_STORE_FULL. No transaction of
+	 * this process may be open. */
+	int (*grow)(void *be);
+	int (*stats)(void *be, struct policydb_store_stats *stats_r);
+	int (*check)(void *be, struct policydb_check_report *report_r);
+	const char *(*last_error)(void *be);
+};
+
+extern const struct policydb_backend policydb_backend_lmdb;
+
+#endif

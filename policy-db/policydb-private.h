@@ -1,0 +1,79 @@
+/* Shared by the files of policy-db/: the handle, record formats, and the
+ * transaction helper. Not installed. */
+#ifndef POLICYDB_PRIVATE_H
+#define POLICYDB_PRIVATE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "backend.h"
+#include "policydb.h"
+
+#define PDB_SCHEMA_VERSION 1
+
+struct policydb {
+	struct clientid_config cfg;
+	struct clientid_secret secret;
+	int has_secret;
+	unsigned flags;
+	const struct policydb_backend *ops;
+	void *be;  /* NULL until opened */
+	pid_t pid; /* the process that opened be */
+	char err[CLIENTID_ERRBUF_SIZE];
+};
+
+/* Key sizes. */
+#define PDB_FP_ROUTINE   16 /* bytes of the fingerprint in routine keys */
+#define PDB_DEVKEY_MAX   (CLIENTID_ACCOUNT_MAX + 1 + CLIENTID_FP_LEN)
+#define PDB_TOUCHKEY_MAX (PDB_FP_ROUTINE + CLIENTID_ACCOUNT_MAX)
+#define PDB_BANKEY_MAX   (CLIENTID_FP_LEN + CLIENTID_ACCOUNT_MAX)
+#define PDB_EVENT_MAX    (80 + CLIENTID_TYPE_MAX + CLIENTID_ACCOUNT_MAX)
+
+enum pdb_ban_kind {
+	PDB_BAN_REVOKED = 1, /* the token is revoked */
+	PDB_BAN_BLOCKED = 2, /* the device is blocked */
+};
+
+struct pdb_ban {
+	uint8_t kind;   /* enum pdb_ban_kind */
+	uint8_t reason; /* enum clientid_reason or clientid_admin_action */
+	uint32_t time;
+};
+
+size_t pdb_device_key(const char *account, const struct clientid_fp *fp, uint8_t *key);
+size_t pdb_touch_key(const struct clientid_fp *fp, const char *account, uint8_t *key);
+size_t pdb_ban_key(const struct clientid_fp *fp, const char *account, uint8_t *key);
+
+size_t pdb_device_encode(const struct clientid_device *d, uint8_t *buf);
+int pdb_device_decode(const void *val, size_t len, struct clientid_device *d);
+#define PDB_TOUCH_LEN 32
+void pdb_touch_encode(const struct clientid_device *d, uint8_t *buf);
+int pdb_touch_decode(const void *val, size_t len, struct clientid_device *d);
+#define PDB_BAN_LEN 8
+void pdb_ban_encode(const struct pdb_ban *b, uint8_t *buf);
+int pdb_ban_decode(const void *val, size_t len, struct pdb_ban *b);
+#define PDB_POLICY_LEN 8
+void pdb_policy_encode(const struct clientid_account_policy *p, uint8_t *buf);
+int pdb_policy_decode(const void *val, size_t len, struct clientid_account_policy *p);
+size_t pdb_event_encode(const struct clientid_event *ev, uint8_t *buf);
+int pdb_event_decode(const void *val, size_t len, struct clientid_event *ev);
+
+/* Opens the store for this process if needed. */
+int pdb_open(struct policydb *db);
+
+/* Copies the backend's message into db->err and returns code. */
+int pdb_fail(struct policydb *db, int code);
+
+/* Runs fn in a transaction of the given flags, committing when it returns
+ * 0 and the transaction writes, and retrying after the map grew. */
+typedef int pdb_txn_fn(struct policydb *db, void *txn, void *ctx);
+int pdb_with_txn(struct policydb *db, unsigned flags, pdb_txn_fn *fn, void *ctx);
+
+/* Appends an event inside txn and, if it is an alert, remembers it for
+ * pdb_alerts_run() after the commit. */
+int pdb_event_append(struct policydb *db, void *txn, struct clientid_event *ev);
+
+/* Starts alert_command for an event, detached. */
+void pdb_alert_spawn(struct policydb *db, const struct clientid_event *ev);
+
+#endif

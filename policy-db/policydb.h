@@ -1,0 +1,116 @@
+/* policy-db: the device history store, and the calls the Dovecot policy
+ * service and the Exim dlfunc module make on every login.
+ *
+ * Usage, in the process that serves logins (after any fork):
+ *
+ *     static struct policydb *db;
+ *     char err[CLIENTID_ERRBUF_SIZE];
+ *     if (db == NULL && policydb_init(CLIENTID_CONFIG_PATH, 0, &db, err) != 0)
+ *             log_error("clientid: %s", err);   // then act as on_error says
+ *
+ *     struct clientid_fp fp;
+ *     struct clientid_attempt a = {
+ *             .account = user, .protocol = CLIENTID_PROTO_SMTP,
+ *             .tls = 1, .auth = password_ok ? CLIENTID_AUTH_SUCCESS
+ *                                           : CLIENTID_AUTH_FAILURE,
+ *             .now = (uint64_t)time(NULL),
+ *     };
+ *     clientid_ip_parse(remote_ip, &a.ip);
+ *     if (type != NULL && policydb_fingerprint(db, type, strlen(type), token,
+ *                                              strlen(token), &fp) == 0) {
+ *             a.type = type;
+ *             a.fp = &fp;
+ *     }
+ *     struct clientid_verdict v;
+ *     if (policydb_decide(db, &a, &v) != 0)
+ *             log_error("clientid: %s", policydb_last_error(db));
+ *     // v is always filled in: on a store failure as [store] on_error says.
+ *     if (v.decision != CLIENTID_ALLOW) refuse exactly like a wrong password
+ *     log("clientid: %s %s device=%s", clientid_decision_name(v.decision),
+ *         clientid_reason_name(v.reason), v.fp_short);
+ *
+ * Before the password is checked, policydb_precheck() with
+ * .auth = CLIENTID_AUTH_PRECHECK says whether the device or address is
+ * locked out or blocked; it writes nothing. Hosts that only learn about
+ * logins afterwards call policydb_record().
+ *
+ * One handle per process. It opens the store lazily, and reopens it when
+ * getpid() changes, so a handle made before fork() is safe to use in the
+ * child (the parent's environment is abandoned, never used). Not
+ * thread-safe: use one handle per thread or a lock. */
+#ifndef POLICYDB_H
+#define POLICYDB_H
+
+#include "clientid.h"
+#include "clientid-config.h"
+#include "clientid-fp.h"
+#include "clientid-policy.h"
+
+struct policydb;
+
+enum policydb_init_flags {
+	POLICYDB_NO_CREATE = 1u << 0, /* a missing store is an error (CLIENTID_E_STORE_MISSING) */
+	POLICYDB_NO_SECRET = 1u << 1, /* do not load the site secret (no fingerprints) */
+	POLICYDB_NO_ALERTS = 1u << 2, /* never run alert_command */
+};
+
+/* Loads the configuration at config_path and the site secret it names, and
+ * makes a handle. The store itself is opened at the first call that needs
+ * it. Returns 0, or CLIENTID_E_CONFIG / E_IO / E_PERM / E_SECRET_SHORT /
+ * E_NOMEM with err_r (CLIENTID_ERRBUF_SIZE bytes) naming the file. The
+ * caller owns *db_r and frees it with policydb_deinit(). */
+int policydb_init(const char *config_path, unsigned flags, struct policydb **db_r, char *err_r);
+
+/* As policydb_init() from a configuration already loaded; the secret may be
+ * NULL (then policydb_fingerprint() fails with CLIENTID_E_INVAL). Both are
+ * copied. */
+int policydb_init_config(const struct clientid_config *cfg, const struct clientid_secret *secret,
+                         unsigned flags, struct policydb **db_r, char *err_r);
+
+/* Closes the store (if this process opened it), wipes the secret, frees the
+ * handle and sets *db to NULL. Safe on NULL. */
+void policydb_deinit(struct policydb **db);
+
+/* The text of the last failure, naming the store path. Owned by the handle,
+ * valid until the next call on it. "" when there was none. */
+const char *policydb_last_error(const struct policydb *db);
+
+/* The configuration in use. Owned by the handle. */
+const struct clientid_config *policydb_config(const struct policydb *db);
+
+/* Fingerprint of (type, token) with the site secret; see clientid_fp_compute().
+ * The token is not kept. */
+int policydb_fingerprint(struct policydb *db, const char *type, size_t type_len, const char *token,
+                         size_t token_len, struct clientid_fp *fp_r);
+
+/* Decides a login after the password was checked (.auth SUCCESS or
+ * FAILURE) and records it: reads the history, runs the policy engine, and
+ * writes the result in one short transaction. Security changes (new
+ * devices, blocks, events) are synced before it returns; routine touches
+ * are not. Events flagged as alerts start [events] alert_command, detached;
+ * nothing waits for it.
+ * Returns 0 when the store was consulted. On a store failure returns its
+ * CLIENTID_E_* code (text in policydb_last_error()) and *v_r still holds
+ * the answer [store] on_error asks for: TEMPFAIL, or ALLOW with
+ * CLIENTID_VF_FAIL_OPEN (DENY for a failed password), reason
+ * CLIENTID_R_STORE_ERROR. CLIENTID_E_INVAL: a malformed attempt, *v_r is a
+ * deny. *v_r is always filled in. */
+int policydb_decide(struct policydb *db, const struct clientid_attempt *a,
+                    struct clientid_verdict *v_r);
+
+/* Before authentication: is this device (or, without a client id, this
+ * address) revoked, blocked or locked out, is a required client id missing,
+ * or is the site under attack and the device not trusted? a->auth must be
+ * CLIENTID_AUTH_PRECHECK; a->account may be NULL when not known yet. Reads
+ * only. Returns and fills *v_r as policydb_decide(). */
+int policydb_precheck(struct policydb *db, const struct clientid_attempt *a,
+                      struct clientid_verdict *v_r);
+
+/* For hosts that learn about a login only after it happened: records it as
+ * policydb_decide() would, but never refuses. A verdict that would have
+ * denied comes back as ALLOW with CLIENTID_VF_OBSERVED and the reason, for
+ * the log. Returns as policydb_decide(). */
+int policydb_record(struct policydb *db, const struct clientid_attempt *a,
+                    struct clientid_verdict *v_r);
+
+#endif
