@@ -1,0 +1,337 @@
+/* clientid.so: Exim ${dlfunc} functions that put the CLIENTID policy in
+ * front of SMTP AUTH.
+ *
+ *   clientid_precheck {type}{token}{ip}{tls}[{option}...]
+ *       for acl_smtp_auth: "yes" when the device (or, without a client id,
+ *       the address) is locked out, blocked or revoked, "no" when it may try,
+ *       "defer" when the store failed and [store] on_error = tempfail.
+ *   clientid_decide {password}{account}{type}{token}{ip}{tls}[{option}...]
+ *       for an authenticator's server_condition: "yes" (allow) or "no"
+ *       (deny). Exim answers "no" with its wrong-password 535, and every
+ *       "no" is held until fail_delay after the call began, so a policy
+ *       refusal and a wrong password look and take the same.
+ *   clientid_record {account}{type}{token}{ip}{tls}[{option}...]
+ *       for authenticators that run server_condition only after success
+ *       (dovecot, cyrus_sasl): records the login, always "yes".
+ *
+ * {password} is the result of the password check: yes/true/1 or
+ * no/false/0/"". {tls} is true when non-empty and not no/false/0 (pass
+ * $tls_in_cipher). Options: config=PATH (else $CLIENTID_CONFIG, which Exim
+ * keeps only if keep_environment lists it, else /etc/clientid/clientid.conf)
+ * and fail_delay=TIME (250ms, 1s, 0; default 1s).
+ *
+ * Errors are turned into Exim's idioms here and only here: a bad call or a
+ * store failure that must tempfail returns DEFER with the reason in *yield,
+ * which Exim logs and turns into a temporary failure. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "clientid-exim.h"
+#include "clientid-fp.h"
+#include "clientid-policy.h"
+#include "clientid.h"
+
+#define DLFUNC_IMPL
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include "local_scan.h"
+#pragma GCC diagnostic pop
+
+#define CLIENTID_EXPORT __attribute__((visibility("default")))
+
+#define CLIENTID_FAIL_DELAY_DEFAULT_MS 1000u
+#define CLIENTID_FAIL_DELAY_MAX_MS     60000u
+
+CLIENTID_EXPORT int clientid_precheck(uschar **yield, int argc, uschar *argv[]);
+CLIENTID_EXPORT int clientid_decide(uschar **yield, int argc, uschar *argv[]);
+CLIENTID_EXPORT int clientid_record(uschar **yield, int argc, uschar *argv[]);
+
+struct options {
+	const char *config_path;
+	unsigned fail_delay_ms;
+};
+
+/* Returns 1 for yes/true/1, 0 for no/false/0/"", -1 for anything else. */
+static int parse_bool(const char *s)
+{
+	if (s[0] == '\0' || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0 ||
+	    strcasecmp(s, "false") == 0)
+		return 0;
+	if (strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0)
+		return 1;
+	return -1;
+}
+
+/* $tls_in_cipher and friends: any other non-empty text means TLS. */
+static int parse_tls(const char *s)
+{
+	return parse_bool(s) != 0;
+}
+
+/* "250ms", "2s", "0": milliseconds into *ms_r. Returns 0 or -1. */
+static int parse_delay(const char *s, unsigned *ms_r)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (end == s || errno != 0 || s[0] == '-')
+		return -1;
+	if (strcmp(end, "s") == 0)
+		v *= 1000;
+	else if (strcmp(end, "ms") != 0 && end[0] != '\0')
+		return -1;
+	if (v > CLIENTID_FAIL_DELAY_MAX_MS)
+		return -1;
+	*ms_r = (unsigned)v;
+	return 0;
+}
+
+/* Reads the trailing name=value arguments from argv[first]. Returns NULL
+ * or an error text in Exim's memory. */
+static uschar *parse_options(int argc, uschar *argv[], int first, struct options *opt_r)
+{
+	const char *env = getenv("CLIENTID_CONFIG");
+	opt_r->config_path = env != NULL && env[0] != '\0' ? env : CLIENTID_EXIM_CONFIG_DEFAULT;
+	opt_r->fail_delay_ms = CLIENTID_FAIL_DELAY_DEFAULT_MS;
+	for (int i = first; i < argc; i++) {
+		const char *arg = CS argv[i];
+		if (strncmp(arg, "config=", 7) == 0 && arg[7] != '\0')
+			opt_r->config_path = arg + 7;
+		else if (strncmp(arg, "fail_delay=", 11) == 0) {
+			if (parse_delay(arg + 11, &opt_r->fail_delay_ms) != 0)
+				return string_sprintf("bad fail_delay \"%s\"", arg + 11);
+		} else
+			return string_sprintf("unknown option \"%.40s\"", arg);
+	}
+	return NULL;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Holds a refusal until delay_ms after start, so that every refusal, a
+ * wrong password or a policy one, takes the same time whatever the store
+ * did meanwhile. */
+static void pad_until(uint64_t start_ms, unsigned delay_ms)
+{
+	uint64_t deadline = start_ms + delay_ms;
+	uint64_t now;
+	while ((now = now_ms()) < deadline) {
+		uint64_t left = deadline - now;
+		struct timespec ts = {.tv_sec = (time_t)(left / 1000u),
+		                      .tv_nsec = (long)(left % 1000u) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Copies an account name for the log: printable ASCII as is, anything
+ * else (and the quote and backslash) as \xHH; cut at 64 bytes. */
+static void log_escape(const char *in, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (size_t i = 0; in[i] != '\0' && i < 64; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (o + 5 >= size)
+			break;
+		if (c > 0x20 && c < 0x7f && c != '"' && c != '\\')
+			out[o++] = (char)c;
+		else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
+static const char *const op_names[] = {
+    [CLIENTID_EXIM_PRECHECK] = "precheck",
+    [CLIENTID_EXIM_DECIDE] = "decide",
+    [CLIENTID_EXIM_RECORD] = "record",
+};
+
+/* The one log line of a decision: who, which device (short fingerprint,
+ * never the token), verdict and reason. */
+static void log_decision(const struct clientid_exim_query *q, const struct clientid_verdict *v,
+                         int ret, const char *err)
+{
+	char account[64 * 4 + 1];
+	log_escape(q->account != NULL ? q->account : "", account, sizeof(account));
+	const char *mode = clientid_mode_name(v->mode);
+	log_write(0, LOG_MAIN,
+	          "clientid: %s account=\"%s\" device=%s type=%s ip=%s tls=%s verdict=%s "
+	          "reason=%s mode=%s%s%s%s%s%s%s%s",
+	          op_names[q->op], account, v->fp_short[0] != '\0' ? v->fp_short : "-",
+	          q->type != NULL && q->type[0] != '\0' ? q->type : "-",
+	          q->ip != NULL && q->ip[0] != '\0' ? q->ip : "-", q->tls ? "yes" : "no",
+	          clientid_decision_name(v->decision), clientid_reason_name(v->reason),
+	          mode != NULL ? mode : "-",
+	          (v->flags & CLIENTID_VF_OBSERVED) != 0 ? " observed" : "",
+	          (v->flags & CLIENTID_VF_NEW_DEVICE) != 0 ? " new_device" : "",
+	          (v->flags & CLIENTID_VF_TRAVEL) != 0 ? " travel" : "",
+	          (v->flags & CLIENTID_VF_UNDER_ATTACK) != 0 ? " under_attack" : "",
+	          (v->flags & CLIENTID_VF_FAIL_OPEN) != 0 ? " fail_open" : "",
+	          ret != 0 ? " error=" : "", ret != 0 ? err : "");
+}
+
+/* The client id as Exim's variables hold it: both empty when none was
+ * given. A type without a token cannot come from the CLIENTID patch; it is
+ * passed on and refused by the grammar check. */
+static void query_client_id(struct clientid_exim_query *q, uschar *type, uschar *token)
+{
+	q->type = CS type;
+	q->token = CS token;
+}
+
+static int check_argc(uschar **yield, const char *fn, int argc, int fixed)
+{
+	if (argc >= fixed)
+		return 0;
+	*yield =
+	    string_sprintf("clientid: %s needs at least %d arguments, got %d", fn, fixed, argc);
+	return -1;
+}
+
+int clientid_precheck(uschar **yield, int argc, uschar *argv[])
+{
+	uint64_t start = now_ms();
+	struct options opt;
+	uschar *bad;
+	if (check_argc(yield, "clientid_precheck", argc, 4) != 0)
+		return DEFER;
+	if ((bad = parse_options(argc, argv, 4, &opt)) != NULL) {
+		*yield = string_sprintf("clientid: clientid_precheck: %s", bad);
+		return DEFER;
+	}
+	struct clientid_exim_query q = {
+	    .op = CLIENTID_EXIM_PRECHECK,
+	    .config_path = opt.config_path,
+	    .ip = CS argv[2],
+	    .tls = parse_tls(CS argv[3]),
+	};
+	query_client_id(&q, argv[0], argv[1]);
+
+	struct clientid_verdict v;
+	char err[CLIENTID_ERRBUF_SIZE];
+	int ret = clientid_exim_store_query(&q, &v, err);
+	/* Only refusals and trouble are worth a line: a precheck runs for
+	 * every AUTH, and clientid_decide logs the outcome. */
+	if (v.decision != CLIENTID_ALLOW || ret != 0)
+		log_decision(&q, &v, ret, err);
+	switch (v.decision) {
+	case CLIENTID_ALLOW:
+		*yield = US "no";
+		break;
+	case CLIENTID_DENY:
+		pad_until(start, opt.fail_delay_ms);
+		*yield = US "yes";
+		break;
+	case CLIENTID_TEMPFAIL:
+		*yield = US "defer";
+		break;
+	}
+	return OK;
+}
+
+int clientid_decide(uschar **yield, int argc, uschar *argv[])
+{
+	uint64_t start = now_ms();
+	struct options opt;
+	uschar *bad;
+	if (check_argc(yield, "clientid_decide", argc, 6) != 0)
+		return DEFER;
+	if ((bad = parse_options(argc, argv, 6, &opt)) != NULL) {
+		*yield = string_sprintf("clientid: clientid_decide: %s", bad);
+		return DEFER;
+	}
+	int password_ok = parse_bool(CS argv[0]);
+	if (password_ok < 0) {
+		/* Never echo it: a misconfiguration could pass the password. */
+		*yield = US "clientid: clientid_decide: the password result is neither yes nor no";
+		return DEFER;
+	}
+	struct clientid_exim_query q = {
+	    .op = CLIENTID_EXIM_DECIDE,
+	    .config_path = opt.config_path,
+	    .account = CS argv[1],
+	    .ip = CS argv[4],
+	    .tls = parse_tls(CS argv[5]),
+	    .password_ok = password_ok,
+	};
+	query_client_id(&q, argv[2], argv[3]);
+
+	struct clientid_verdict v;
+	char err[CLIENTID_ERRBUF_SIZE];
+	int ret;
+	if (clientid_account_check(q.account) != 0) {
+		/* Nothing to record against; an empty or odd name is a failure. */
+		memset(&v, 0, sizeof(v));
+		v.decision = CLIENTID_DENY;
+		v.reason = CLIENTID_R_AUTH_FAILED;
+		ret = CLIENTID_E_INVAL;
+		snprintf(err, sizeof(err), "not a valid account name");
+	} else
+		ret = clientid_exim_store_query(&q, &v, err);
+	log_decision(&q, &v, ret, err);
+
+	switch (v.decision) {
+	case CLIENTID_ALLOW:
+		*yield = US "yes";
+		return OK;
+	case CLIENTID_DENY:
+		pad_until(start, opt.fail_delay_ms);
+		*yield = US "no";
+		return OK;
+	case CLIENTID_TEMPFAIL:
+		break;
+	}
+	*yield = string_sprintf("clientid: policy store unavailable: %s", err);
+	return DEFER;
+}
+
+int clientid_record(uschar **yield, int argc, uschar *argv[])
+{
+	struct options opt;
+	uschar *bad;
+	if (check_argc(yield, "clientid_record", argc, 5) != 0)
+		return DEFER;
+	if ((bad = parse_options(argc, argv, 5, &opt)) != NULL) {
+		*yield = string_sprintf("clientid: clientid_record: %s", bad);
+		return DEFER;
+	}
+	struct clientid_exim_query q = {
+	    .op = CLIENTID_EXIM_RECORD,
+	    .config_path = opt.config_path,
+	    .account = CS argv[0],
+	    .ip = CS argv[3],
+	    .tls = parse_tls(CS argv[4]),
+	};
+	query_client_id(&q, argv[1], argv[2]);
+
+	struct clientid_verdict v;
+	char err[CLIENTID_ERRBUF_SIZE];
+	int ret;
+	if (clientid_account_check(q.account) != 0) {
+		memset(&v, 0, sizeof(v));
+		v.decision = CLIENTID_ALLOW;
+		v.reason = CLIENTID_R_STORE_ERROR;
+		ret = CLIENTID_E_INVAL;
+		snprintf(err, sizeof(err), "not a valid account name");
+	} else
+		ret = clientid_exim_store_query(&q, &v, err);
+	log_decision(&q, &v, ret, err);
+	/* The login already happened: recording never refuses it. */
+	*yield = US "yes";
+	return OK;
+}
