@@ -167,16 +167,22 @@ int clientid_outcome_is_durable(const struct clientid_outcome *out)
 
 /* --- windows --- */
 
+/* A window is over once len seconds have passed since its start. A time
+ * before the start is inside it: processes read the clock before they queue
+ * for the writer lock, so commits arrive slightly out of order. */
+static int window_over(const struct clientid_window *w, uint32_t now, unsigned len)
+{
+	return len == 0 || (now >= w->start && now - w->start >= len);
+}
+
 static uint32_t window_count(const struct clientid_window *w, uint32_t now, unsigned len)
 {
-	if (len == 0 || now < w->start || now - w->start >= len)
-		return 0;
-	return w->count;
+	return window_over(w, now, len) ? 0 : w->count;
 }
 
 static void window_add(struct clientid_window *w, uint32_t now, unsigned len)
 {
-	if (len == 0 || now < w->start || now - w->start >= len) {
+	if (window_over(w, now, len) || w->count == 0) {
 		w->start = now;
 		w->count = 0;
 	}

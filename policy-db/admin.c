@@ -168,7 +168,8 @@ static int resolve_cb(void *vctx, const void *key, size_t klen, const void *val,
 	if (c->account == NULL) {
 		/* Whole-store walk: the fingerprint follows the account's NUL. */
 		const uint8_t *nul = memchr(key, 0, klen);
-		if (nul == NULL || (size_t)(nul - (const uint8_t *)key) + 1 + CLIENTID_FP_LEN != klen)
+		if (nul == NULL ||
+		    (size_t)(nul - (const uint8_t *)key) + 1 + CLIENTID_FP_LEN != klen)
 			return 0;
 	}
 	if (!nibble_match(fp, c))
@@ -180,8 +181,7 @@ static int resolve_cb(void *vctx, const void *key, size_t klen, const void *val,
 	return c->matches > 1 ? 1 : 0;
 }
 
-static int bans_resolve_cb(void *vctx, const void *key, size_t klen, const void *val,
-                           size_t vlen)
+static int bans_resolve_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	(void)klen;
 	/* Bans keys start with the fingerprint. */
@@ -241,7 +241,8 @@ int policydb_device_resolve(struct policydb *db, const char *account, const char
 		return CLIENTID_E_NOTFOUND;
 	}
 	if (c.matches > 1) {
-		snprintf(db->err, sizeof(db->err), "device id %s is ambiguous; give more digits", id);
+		snprintf(db->err, sizeof(db->err), "device id %s is ambiguous; give more digits",
+		         id);
 		return CLIENTID_E_AMBIGUOUS;
 	}
 	*fp_r = c.fp;
@@ -420,8 +421,8 @@ int policydb_device_register(struct policydb *db, const char *account, const cha
 		snprintf(db->err, sizeof(db->err), "'%s': not a client-id-type", type);
 		return CLIENTID_E_INVAL;
 	}
-	struct change_ctx c = {.account = account, .fp = fp, .state = state, .type = type,
-	                       .label = label, .now = now};
+	struct change_ctx c = {
+	    .account = account, .fp = fp, .state = state, .type = type, .label = label, .now = now};
 	return pdb_with_txn(db, PDB_TXN_DURABLE, register_txn, &c);
 }
 
@@ -556,7 +557,8 @@ int policydb_account_policy_set(struct policydb *db, const char *account,
 	if (check_account(db, account) != 0)
 		return CLIENTID_E_INVAL;
 	if ((p->mode < -1 || p->mode > CLIENTID_MODE_ENFORCE) || p->require_clientid < -1 ||
-	    p->require_clientid > 1 || p->learn_max_devices > 1000 || p->pending_max_devices > 1000) {
+	    p->require_clientid > 1 || p->learn_max_devices > 1000 ||
+	    p->pending_max_devices > 1000) {
 		snprintf(db->err, sizeof(db->err), "account policy out of range");
 		return CLIENTID_E_INVAL;
 	}
@@ -610,8 +612,7 @@ static int daccounts_touch_cb(void *vctx, const void *key, size_t klen, const vo
 	return c->fn(c->ctx, account, d.last_seen, info.durable ? &info : NULL);
 }
 
-static int daccounts_dev_cb(void *vctx, const void *key, size_t klen, const void *val,
-                            size_t vlen)
+static int daccounts_dev_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	struct daccounts_ctx *c = vctx;
 	if (klen < CLIENTID_FP_LEN + 2 ||
@@ -884,8 +885,7 @@ static int prune_event_cb(void *vctx, const void *key, size_t klen, const void *
 	return keylist_add(&c->events, key, klen);
 }
 
-static int prune_counter_cb(void *vctx, const void *key, size_t klen, const void *val,
-                            size_t vlen)
+static int prune_counter_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	struct prune_ctx *c = vctx;
 	const struct clientid_config *cfg = &c->db->cfg;
@@ -899,11 +899,11 @@ static int prune_counter_cb(void *vctx, const void *key, size_t klen, const void
 	}
 	if (vlen != 8)
 		return keylist_add(&c->counters, key, klen);
-	window = k[0] == 'd' ? cfg->device_fail_window
+	window = k[0] == 'd'   ? cfg->device_fail_window
 	         : k[0] == 'i' ? cfg->ip_fail_window
 	                       : cfg->attack_window;
-	uint32_t start = (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 |
-	                 (uint32_t)v[3] << 24;
+	uint32_t start =
+	    (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 | (uint32_t)v[3] << 24;
 	return older(c->now, start, window) ? keylist_add(&c->counters, key, klen) : 0;
 }
 
@@ -1018,7 +1018,8 @@ static int check_cb(void *vctx, const void *key, size_t klen, const void *val, s
 		      pdb_ban_decode(val, vlen, &ban) != 0;
 		break;
 	case PDB_T_ACCOUNTS:
-		bad = klen == 0 || klen > CLIENTID_ACCOUNT_MAX || pdb_policy_decode(val, vlen, &p) != 0;
+		bad = klen == 0 || klen > CLIENTID_ACCOUNT_MAX ||
+		      pdb_policy_decode(val, vlen, &p) != 0;
 		break;
 	case PDB_T_EVENTS:
 		bad = klen != 8 || pdb_event_decode(val, vlen, &ev) != 0;

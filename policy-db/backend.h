@@ -40,9 +40,9 @@ enum policydb_txn_flags {
 };
 
 struct policydb_backend_params {
-	const char *path;  /* the store's directory */
-	uint64_t map_size; /* initial map size of each part */
-	int create;        /* create the directory and files when missing */
+	const char *path;    /* the store's directory */
+	uint64_t map_size;   /* initial map size of each part */
+	int create;          /* create the directory and files when missing */
 	const char *boot_id; /* NULL: the kernel's; tests set their own */
 };
 
@@ -60,8 +60,7 @@ struct policydb_check_report {
 };
 
 /* Called for each entry; a non-zero return stops the scan and is returned. */
-typedef int policydb_scan_fn(void *ctx, const void *key, size_t klen, const void *val,
-                             size_t vlen);
+typedef int policydb_scan_fn(void *ctx, const void *key, size_t klen, const void *val, size_t vlen);
 
 struct policydb_backend {
 	const char *name;

@@ -102,7 +102,8 @@ static void fmt_time(uint32_t t, char out[32])
 
 static void print_json(json_object *obj)
 {
-	puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+	puts(
+	    json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
 	json_object_put(obj);
 }
 
@@ -122,7 +123,8 @@ static json_object *device_json(const struct policydb_device_info *d)
 	if (d->durable) {
 		json_object_object_add(j, "type", json_object_new_string(d->device.type));
 		json_object_object_add(j, "label", json_object_new_string(d->device.label));
-		json_object_object_add(j, "first_seen", json_object_new_int64(d->device.first_seen));
+		json_object_object_add(j, "first_seen",
+		                       json_object_new_int64(d->device.first_seen));
 	}
 	if (d->touched) {
 		clientid_ip_format(&d->device.last_ip, ip);
@@ -289,8 +291,8 @@ static int cmd_register(void)
 	if (o.nargs != 2)
 		return usage();
 	enum clientid_device_state state = CLIENTID_DEV_TRUSTED;
-	if (o.state != NULL && (clientid_device_state_parse(o.state, &state) != 0 ||
-	                        state == CLIENTID_DEV_BLOCKED)) {
+	if (o.state != NULL &&
+	    (clientid_device_state_parse(o.state, &state) != 0 || state == CLIENTID_DEV_BLOCKED)) {
 		fprintf(stderr, "clientidctl: --state is pending or trusted\n");
 		return EX_USAGE_;
 	}
@@ -346,7 +348,8 @@ static int bans_cb(void *vctx, const struct policydb_ban_info *b)
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "device", json_object_new_string(s));
 	json_object_object_add(j, "fingerprint", json_object_new_string(hex));
-	json_object_object_add(j, "kind", json_object_new_string(b->revoked ? "revoked" : "blocked"));
+	json_object_object_add(j, "kind",
+	                       json_object_new_string(b->revoked ? "revoked" : "blocked"));
 	json_object_object_add(j, "time", json_object_new_int64(b->time));
 	if (b->account[0] != '\0')
 		json_object_object_add(j, "account", json_object_new_string(b->account));
@@ -419,11 +422,12 @@ static int cmd_policy(void)
 	if (o.nargs > 1) {
 		for (int i = 1; i < o.nargs; i++) {
 			if (parse_setting(o.args[i], &p) != 0) {
-				fprintf(stderr,
-				        "clientidctl: '%s': expected mode=off|observe|learn|enforce, "
-				        "require_clientid=yes|no, learn_max_devices=1..1000 or "
-				        "pending_max_devices=1..1000 (or =default)\n",
-				        o.args[i]);
+				fprintf(
+				    stderr,
+				    "clientidctl: '%s': expected mode=off|observe|learn|enforce, "
+				    "require_clientid=yes|no, learn_max_devices=1..1000 or "
+				    "pending_max_devices=1..1000 (or =default)\n",
+				    o.args[i]);
 				return EX_USAGE_;
 			}
 		}
@@ -442,10 +446,10 @@ static int cmd_policy(void)
 		json_object_object_add(j, "require_clientid", json_object_new_boolean(req));
 		json_object_object_add(j, "learn_max_devices", json_object_new_int64(lm));
 		json_object_object_add(j, "pending_max_devices", json_object_new_int64(pm));
-		json_object_object_add(j, "overridden",
-		                       json_object_new_boolean(p.mode >= 0 || p.require_clientid >= 0 ||
-		                                               p.learn_max_devices ||
-		                                               p.pending_max_devices));
+		json_object_object_add(
+		    j, "overridden",
+		    json_object_new_boolean(p.mode >= 0 || p.require_clientid >= 0 ||
+		                            p.learn_max_devices || p.pending_max_devices));
 		print_json(j);
 		return EX_OK_;
 	}
@@ -472,8 +476,9 @@ static int accounts_cb(void *vctx, const char *account, uint32_t last_seen,
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "account", json_object_new_string(account));
 	json_object_object_add(j, "state", json_object_new_string(state));
-	json_object_object_add(j, "last_seen", json_object_new_int64(
-	                                           last_seen ? last_seen : (d ? d->device.seen_day : 0)));
+	json_object_object_add(
+	    j, "last_seen",
+	    json_object_new_int64(last_seen ? last_seen : (d ? d->device.seen_day : 0)));
 	json_object_array_add(arr, j);
 	return 0;
 }
@@ -527,7 +532,8 @@ static int cmd_stats(void)
 		ADD("under_attack_until", attack ? s.attack_until : 0);
 #undef ADD
 		json_object_object_add(j, "store", json_object_new_string(cfg->store_path));
-		json_object_object_add(j, "mode", json_object_new_string(clientid_mode_name(cfg->mode)));
+		json_object_object_add(j, "mode",
+		                       json_object_new_string(clientid_mode_name(cfg->mode)));
 		print_json(j);
 		return EX_OK_;
 	}
@@ -545,8 +551,7 @@ static int cmd_stats(void)
 	       (unsigned long long)s.touches, (unsigned long long)s.bans,
 	       (unsigned long long)s.policies, (unsigned long long)s.events,
 	       (unsigned long long)s.counters, (unsigned long long)s.bytes_durable,
-	       (unsigned long long)s.bytes_routine, s.readers, s.max_readers,
-	       attack ? t : "no");
+	       (unsigned long long)s.bytes_routine, s.readers, s.max_readers, attack ? t : "no");
 	return EX_OK_;
 }
 
@@ -620,7 +625,8 @@ static int cmd_prune(void)
 		json_object *j = json_object_new_object();
 		json_object_object_add(j, "dry_run", json_object_new_boolean(o.dry_run));
 		json_object_object_add(j, "devices", json_object_new_int64((int64_t)n.devices));
-		json_object_object_add(j, "device_traces", json_object_new_int64((int64_t)n.touches));
+		json_object_object_add(j, "device_traces",
+		                       json_object_new_int64((int64_t)n.touches));
 		json_object_object_add(j, "events", json_object_new_int64((int64_t)n.events));
 		json_object_object_add(j, "counters", json_object_new_int64((int64_t)n.counters));
 		print_json(j);
@@ -740,15 +746,24 @@ static const struct command {
 	int writes;       /* may create the store */
 	int needs_secret; /* computes fingerprints */
 } commands[] = {
-    {"list", cmd_list, 0, 0},         {"show", cmd_show, 0, 0},
-    {"approve", NULL, 1, 0},          {"block", NULL, 1, 0},
-    {"forget", NULL, 1, 0},           {"label", NULL, 1, 0},
-    {"register", cmd_register, 1, 1}, {"revoke", NULL, 1, 1},
-    {"unrevoke", NULL, 1, 1},         {"bans", cmd_bans, 0, 0},
-    {"policy", cmd_policy, 1, 0},     {"accounts", cmd_accounts, 0, 0},
-    {"stats", cmd_stats, 0, 0},       {"events", cmd_events, 0, 0},
-    {"prune", cmd_prune, 1, 0},       {"check", cmd_check, 0, 0},
-    {"export", cmd_export, 0, 0},     {"import", cmd_import, 1, 0},
+    {"list", cmd_list, 0, 0},
+    {"show", cmd_show, 0, 0},
+    {"approve", NULL, 1, 0},
+    {"block", NULL, 1, 0},
+    {"forget", NULL, 1, 0},
+    {"label", NULL, 1, 0},
+    {"register", cmd_register, 1, 1},
+    {"revoke", NULL, 1, 1},
+    {"unrevoke", NULL, 1, 1},
+    {"bans", cmd_bans, 0, 0},
+    {"policy", cmd_policy, 1, 0},
+    {"accounts", cmd_accounts, 0, 0},
+    {"stats", cmd_stats, 0, 0},
+    {"events", cmd_events, 0, 0},
+    {"prune", cmd_prune, 1, 0},
+    {"check", cmd_check, 0, 0},
+    {"export", cmd_export, 0, 0},
+    {"import", cmd_import, 1, 0},
     {"fingerprint", cmd_fingerprint, 0, 1},
 };
 

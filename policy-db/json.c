@@ -221,8 +221,7 @@ static int export_ban_cb(void *vctx, const void *key, size_t klen, const void *v
 	return c->ret;
 }
 
-static int export_policy_cb(void *vctx, const void *key, size_t klen, const void *val,
-                            size_t vlen)
+static int export_policy_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	struct export_ctx *c = vctx;
 	struct clientid_account_policy p;
@@ -345,8 +344,7 @@ static int get_account(json_object *o, char *account, int required)
 static int get_fp(json_object *o, struct clientid_fp *fp)
 {
 	const char *s;
-	if (get_string(o, "fingerprint", &s) != 1 ||
-	    clientid_fp_from_hex(s, strlen(s), fp) != 0)
+	if (get_string(o, "fingerprint", &s) != 1 || clientid_fp_from_hex(s, strlen(s), fp) != 0)
 		return -1;
 	return 0;
 }
@@ -418,8 +416,8 @@ static int parse_ban(json_object *o, struct import_item *it)
 		it->ban.kind = PDB_BAN_BLOCKED;
 	else
 		return -1;
-	it->ban.reason = it->ban.kind == PDB_BAN_REVOKED ? CLIENTID_ADMIN_REVOKE
-	                                                 : CLIENTID_R_MANY_ACCOUNTS;
+	it->ban.reason =
+	    it->ban.kind == PDB_BAN_REVOKED ? CLIENTID_ADMIN_REVOKE : CLIENTID_R_MANY_ACCOUNTS;
 	return get_u32(o, "time", &it->ban.time) == 1 ? 0 : -1;
 }
 
@@ -510,9 +508,9 @@ static int import_walk(const char *json, size_t len, import_fn *fn, void *ctx, c
 			memset(it, 0, sizeof(*it));
 			it->kind = kind;
 			int r = !json_object_is_type(o, json_type_object) ? -1
-			        : kind == 0                              ? parse_device(o, it)
-			        : kind == 1                              ? parse_ban(o, it)
-			                                                 : parse_policy(o, it);
+			        : kind == 0                               ? parse_device(o, it)
+			        : kind == 1                               ? parse_ban(o, it)
+			                                                  : parse_policy(o, it);
 			if (r != 0)
 				ret = bad(err_r, lists[kind], i, "missing or invalid field");
 			else if (fn != NULL)

@@ -27,9 +27,9 @@
 #define BOOT_ID_LEN  36
 
 static const char *const table_names[PDB_T_COUNT_] = {
-    [PDB_T_META] = "meta",   [PDB_T_DEVICES] = "devices",   [PDB_T_BANS] = "bans",
-    [PDB_T_ACCOUNTS] = "accounts", [PDB_T_EVENTS] = "events", [PDB_T_RMETA] = "meta",
-    [PDB_T_TOUCH] = "touch", [PDB_T_COUNTERS] = "counters",
+    [PDB_T_META] = "meta",         [PDB_T_DEVICES] = "devices",   [PDB_T_BANS] = "bans",
+    [PDB_T_ACCOUNTS] = "accounts", [PDB_T_EVENTS] = "events",     [PDB_T_RMETA] = "meta",
+    [PDB_T_TOUCH] = "touch",       [PDB_T_COUNTERS] = "counters",
 };
 
 struct part {
@@ -172,7 +172,8 @@ static int part_open(struct lmdb_be *be, struct part *p, const char *name, int r
 	if (!existed && !params->create) {
 		snprintf(be->err, sizeof(be->err), "%s: no policy store here: %s", p->file,
 		         strerror(errno));
-		return errno == ENOENT ? CLIENTID_E_STORE_MISSING : lmdb_error(be, p, errno, "stat");
+		return errno == ENOENT ? CLIENTID_E_STORE_MISSING
+		                       : lmdb_error(be, p, errno, "stat");
 	}
 	int rc = mdb_env_create(&p->env);
 	if (rc != 0)
@@ -317,7 +318,8 @@ static int be_open(const struct policydb_backend_params *params, void **be_r, ch
 			else if (rc == 0)
 				(void)chmod(params->path, 02770); /* mkdir drops the setgid bit */
 		} else {
-			ret = lmdb_error(be, NULL, e, e == ENOENT ? "no policy store here" : "stat");
+			ret =
+			    lmdb_error(be, NULL, e, e == ENOENT ? "no policy store here" : "stat");
 		}
 	} else if (!S_ISDIR(st.st_mode)) {
 		snprintf(be->err, sizeof(be->err), "%s: the store path is not a directory",
@@ -479,8 +481,8 @@ static int be_del(void *vtxn, enum policydb_table tab, const void *key, size_t k
 	return rc == 0 ? 1 : lmdb_error(t->be, p, rc, "delete");
 }
 
-static int be_scan(void *vtxn, enum policydb_table tab, const void *start, size_t slen,
-                   size_t plen, policydb_scan_fn *fn, void *ctx)
+static int be_scan(void *vtxn, enum policydb_table tab, const void *start, size_t slen, size_t plen,
+                   policydb_scan_fn *fn, void *ctx)
 {
 	struct lmdb_txn *t = vtxn;
 	struct part *p = part_of(t->be, tab);
@@ -580,7 +582,8 @@ static int be_stats(void *vbe, struct policydb_store_stats *s)
 				continue;
 			if (mdb_stat(txn, p->dbi[tab], &st) == 0) {
 				s->entries[tab] = st.ms_entries;
-				pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+				pages +=
+				    st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
 			}
 		}
 		mdb_stat(txn, 0, &st); /* the freelist */

@@ -44,9 +44,13 @@ size_t pdb_touch_key(const struct clientid_fp *fp, const char *account, uint8_t 
 
 size_t pdb_ban_key(const struct clientid_fp *fp, const char *account, uint8_t *key)
 {
+	/* Never memcpy from NULL, even 0 bytes: the compiler would conclude
+	 * account != NULL in the caller (read_ban() regression test in
+	 * test_store.c, "precheck, limits, walking device"). */
 	size_t n = account != NULL ? strlen(account) : 0;
 	memcpy(key, fp->b, CLIENTID_FP_LEN);
-	memcpy(key + CLIENTID_FP_LEN, account, n);
+	if (n > 0)
+		memcpy(key + CLIENTID_FP_LEN, account, n);
 	return CLIENTID_FP_LEN + n;
 }
 
@@ -519,8 +523,8 @@ static int count_devices(void *vctx, const void *key, size_t klen, const void *v
 		if ((c->h->have & CLIENTID_HAVE_OLDEST_PENDING) == 0 || d.first_seen < c->oldest) {
 			c->h->have |= CLIENTID_HAVE_OLDEST_PENDING;
 			c->oldest = d.first_seen;
-			memcpy(c->h->oldest_pending.b, (const uint8_t *)key + klen - CLIENTID_FP_LEN,
-			       CLIENTID_FP_LEN);
+			memcpy(c->h->oldest_pending.b,
+			       (const uint8_t *)key + klen - CLIENTID_FP_LEN, CLIENTID_FP_LEN);
 		}
 	}
 	return 0;
@@ -605,8 +609,8 @@ static int read_history(struct policydb *db, void *txn, const struct clientid_at
 			/* Only a new device needs the account's counts. */
 			size_t plen = strlen(a->account) + 1;
 			struct devices_ctx c = {.h = h};
-			ret = db->ops->scan(txn, PDB_T_DEVICES, a->account, plen, plen, count_devices,
-			                    &c);
+			ret = db->ops->scan(txn, PDB_T_DEVICES, a->account, plen, plen,
+			                    count_devices, &c);
 			if (ret < 0)
 				return ret;
 		}

@@ -1,0 +1,71 @@
+#include "fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void fixture_make(struct fixture *f, const char *extra)
+{
+	snprintf(f->dir, sizeof(f->dir), "/tmp/clientid-policydb.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		abort();
+	char secret[300];
+	snprintf(secret, sizeof(secret), "%s/secret", f->dir);
+	FILE *s = fopen(secret, "w");
+	if (s == NULL)
+		abort();
+	fputs("0123456789abcdef0123456789abcdef", s);
+	fclose(s);
+	chmod(secret, 0600);
+	snprintf(f->store, sizeof(f->store), "%s/store", f->dir);
+	snprintf(f->conf, sizeof(f->conf), "%s/clientid.conf", f->dir);
+	FILE *c = fopen(f->conf, "w");
+	if (c == NULL)
+		abort();
+	fprintf(c, "[general]\nsecret_file = %s\n[store]\npath = %s\nmap_size = 1M\n%s\n", secret,
+	        f->store, extra != NULL ? extra : "");
+	fclose(c);
+}
+
+struct policydb *fixture_open(const struct fixture *f, unsigned flags)
+{
+	struct policydb *db;
+	char err[CLIENTID_ERRBUF_SIZE];
+	if (policydb_init(f->conf, flags, &db, err) != 0) {
+		fprintf(stderr, "fixture: %s\n", err);
+		abort();
+	}
+	return db;
+}
+
+void fixture_remove(struct fixture *f)
+{
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "fixture: could not remove %s\n", f->dir);
+}
+
+struct clientid_attempt fixture_attempt(const char *account, unsigned device, int success,
+                                        uint64_t now, struct clientid_fp *fp_buf)
+{
+	struct clientid_attempt a = {
+	    .account = account,
+	    .protocol = CLIENTID_PROTO_IMAP,
+	    .tls = 1,
+	    .auth = success ? CLIENTID_AUTH_SUCCESS : CLIENTID_AUTH_FAILURE,
+	    .now = now,
+	};
+	clientid_ip_parse("192.0.2.10", &a.ip);
+	if (device != 0) {
+		memset(fp_buf, 0, sizeof(*fp_buf));
+		for (int i = 0; i < 4; i++)
+			fp_buf->b[i] = (uint8_t)(device >> (24 - 8 * i));
+		fp_buf->b[31] = 0x5a;
+		a.type = "UUID";
+		a.fp = fp_buf;
+	}
+	return a;
+}

@@ -1,0 +1,12 @@
+/* The policy engine and store unit tests: one CUnit run. */
+#include "unit.h"
+
+void register_policy(void);
+void register_store(void);
+
+int main(void)
+{
+	register_policy();
+	register_store();
+	return unit_run();
+}

@@ -1,0 +1,597 @@
+/* The store: decisions recorded and read back, administration, fork,
+ * map growth, bad stores, reboot handling, schema, import/export, alerts. */
+#include "fixture.h"
+#include "policydb-private.h"
+#include "unit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define T0 1800000000u
+
+static int decide(struct policydb *db, const char *account, unsigned dev, int ok, uint64_t now,
+                  struct clientid_verdict *v)
+{
+	struct clientid_fp fp;
+	struct clientid_attempt a = fixture_attempt(account, dev, ok, now, &fp);
+	return policydb_decide(db, &a, v);
+}
+
+static struct clientid_fp fp_of(unsigned dev)
+{
+	struct clientid_fp fp;
+	(void)fixture_attempt("x", dev, 1, 0, &fp);
+	return fp;
+}
+
+static void test_learn_then_trusted(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "alice", 1, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	CU_ASSERT(v.flags & CLIENTID_VF_NEW_DEVICE);
+	CU_ASSERT_EQUAL(decide(db, "alice", 1, 1, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	CU_ASSERT_EQUAL(decide(db, "alice", 1, 0, T0 + 2, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_AUTH_FAILED);
+	struct policydb_device_info info;
+	struct clientid_fp fp = fp_of(1);
+	CU_ASSERT_EQUAL(policydb_device_get(db, "alice", &fp, &info), 1);
+	CU_ASSERT_EQUAL(info.device.state, CLIENTID_DEV_TRUSTED);
+	CU_ASSERT_EQUAL(info.device.successes, 2);
+	CU_ASSERT_EQUAL(info.device.failures, 1);
+	CU_ASSERT_EQUAL(info.device.last_seen, T0 + 2);
+	CU_ASSERT_STRING_EQUAL(info.device.type, "UUID");
+	/* One event: the new device. */
+	struct policydb_stats s;
+	CU_ASSERT_EQUAL(policydb_stats(db, &s), 0);
+	CU_ASSERT_EQUAL(s.devices, 1);
+	CU_ASSERT_EQUAL(s.events, 1);
+	policydb_deinit(&db);
+	CU_ASSERT_PTR_NULL(db);
+	fixture_remove(&f);
+}
+
+static void test_enforce_pending_approve(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = enforce\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "bob", 7, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_DENY);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_UNKNOWN_DEVICE);
+	CU_ASSERT_EQUAL(decide(db, "bob", 7, 1, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_PENDING);
+	struct clientid_fp fp;
+	char hex[CLIENTID_FP_HEX_LEN + 1];
+	struct clientid_fp want = fp_of(7);
+	clientid_fp_hex(&want, hex);
+	hex[6] = '\0';
+	CU_ASSERT_EQUAL(policydb_device_resolve(db, "bob", hex, &fp), 0);
+	CU_ASSERT(memcmp(&fp, &want, sizeof(fp)) == 0);
+	CU_ASSERT_EQUAL(policydb_device_resolve(db, "bob", "ffff", &fp), CLIENTID_E_NOTFOUND);
+	CU_ASSERT_EQUAL(policydb_device_resolve(db, "bob", "xyz1", &fp), CLIENTID_E_INVAL);
+	CU_ASSERT_EQUAL(policydb_device_set_state(db, "bob", &want, CLIENTID_DEV_TRUSTED, T0 + 2),
+	                0);
+	CU_ASSERT_EQUAL(decide(db, "bob", 7, 1, T0 + 3, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	CU_ASSERT_EQUAL(policydb_device_set_state(db, "bob", &want, CLIENTID_DEV_BLOCKED, T0 + 4),
+	                0);
+	CU_ASSERT_EQUAL(decide(db, "bob", 7, 1, T0 + 5, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_BLOCKED);
+	CU_ASSERT_EQUAL(policydb_device_forget(db, "bob", &want, T0 + 6), 0);
+	CU_ASSERT_EQUAL(policydb_device_forget(db, "bob", &want, T0 + 6), CLIENTID_E_NOTFOUND);
+	struct clientid_fp other = fp_of(8);
+	CU_ASSERT_EQUAL(policydb_device_set_state(db, "bob", &other, CLIENTID_DEV_TRUSTED, T0),
+	                CLIENTID_E_NOTFOUND);
+	CU_ASSERT_PTR_NOT_NULL(strstr(policydb_last_error(db), "bob"));
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+static void test_revoke_and_policy(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	struct clientid_fp fp = fp_of(3);
+	CU_ASSERT_EQUAL(decide(db, "carol", 3, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(policydb_revoke(db, &fp, NULL, T0), 0);
+	CU_ASSERT_EQUAL(decide(db, "carol", 3, 1, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_REVOKED);
+	CU_ASSERT_EQUAL(decide(db, "dave", 3, 1, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_REVOKED);
+	CU_ASSERT_EQUAL(policydb_unrevoke(db, &fp, NULL, T0), 0);
+	CU_ASSERT_EQUAL(policydb_revoke(db, &fp, "carol", T0), 0);
+	CU_ASSERT_EQUAL(decide(db, "carol", 3, 1, T0 + 2, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_REVOKED);
+	CU_ASSERT_EQUAL(decide(db, "dave", 3, 1, T0 + 2, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
+
+	struct clientid_account_policy p = CLIENTID_ACCOUNT_POLICY_DEFAULT;
+	p.mode = CLIENTID_MODE_ENFORCE;
+	CU_ASSERT_EQUAL(policydb_account_policy_set(db, "erin", &p, T0), 0);
+	CU_ASSERT_EQUAL(decide(db, "erin", 4, 1, T0 + 3, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_UNKNOWN_DEVICE);
+	CU_ASSERT_EQUAL(v.mode, CLIENTID_MODE_ENFORCE);
+	struct clientid_account_policy back;
+	CU_ASSERT_EQUAL(policydb_account_policy_get(db, "erin", &back), 0);
+	CU_ASSERT_EQUAL(back.mode, CLIENTID_MODE_ENFORCE);
+	p.mode = -1;
+	CU_ASSERT_EQUAL(policydb_account_policy_set(db, "erin", &p, T0), 0);
+	CU_ASSERT_EQUAL(decide(db, "erin", 5, 1, T0 + 4, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+static int count_cb(void *ctx, const char *acc, uint32_t last, const struct policydb_device_info *d)
+{
+	(void)acc;
+	(void)last;
+	(void)d;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+static void test_precheck_and_limits(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n[limits]\ndevice_fail_limit = 3\n"
+	                 "ip_fail_limit = 2\ndevice_max_accounts = 2\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	struct clientid_fp fp;
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(decide(db, "fay", 9, 0, T0 + (unsigned)i, &v), 0);
+	struct clientid_attempt a = fixture_attempt(NULL, 9, 0, T0 + 5, &fp);
+	a.auth = CLIENTID_AUTH_PRECHECK;
+	CU_ASSERT_EQUAL(policydb_precheck(db, &a, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_DENY);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_DEVICE_FAIL_LIMIT);
+	a = fixture_attempt("fay", 10, 0, T0 + 5, &fp);
+	a.auth = CLIENTID_AUTH_PRECHECK;
+	CU_ASSERT_EQUAL(policydb_precheck(db, &a, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
+	/* precheck with the wrong auth value is refused */
+	a.auth = CLIENTID_AUTH_SUCCESS;
+	CU_ASSERT_EQUAL(policydb_precheck(db, &a, &v), CLIENTID_E_INVAL);
+	/* no client id: by IP */
+	for (int i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL(decide(db, "gus", 0, 0, T0 + (unsigned)i, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "gus", 0, 1, T0 + 3, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_IP_FAIL_LIMIT);
+	/* one device on a third account is blocked site-wide */
+	CU_ASSERT_EQUAL(decide(db, "h1", 11, 0, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "h2", 11, 0, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "h3", 11, 0, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_MANY_ACCOUNTS);
+	CU_ASSERT_EQUAL(decide(db, "h1", 11, 1, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_BLOCKED);
+	unsigned n = 0;
+	struct clientid_fp d11 = fp_of(11);
+	CU_ASSERT_EQUAL(policydb_device_accounts(db, &d11, count_cb, &n), 0);
+	CU_ASSERT_EQUAL(n, 3);
+	/* record-only never refuses */
+	CU_ASSERT_EQUAL(policydb_record(db,
+	                                &(struct clientid_attempt){.account = "h1",
+	                                                           .type = "UUID",
+	                                                           .fp = &d11,
+	                                                           .tls = 1,
+	                                                           .auth = CLIENTID_AUTH_SUCCESS,
+	                                                           .now = T0 + 2},
+	                                &v),
+	                0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
+	CU_ASSERT(v.flags & CLIENTID_VF_OBSERVED);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_BLOCKED);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+static void test_fork_reopens(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "ivy", 1, 1, T0, &v), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The same handle in the child: it must reopen, not reuse. */
+		int ok = decide(db, "ivy", 2, 1, T0 + 1, &v) == 0 && v.reason == CLIENTID_R_LEARNED;
+		_exit(ok ? 0 : 1);
+	}
+	int status;
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CU_ASSERT_EQUAL(decide(db, "ivy", 2, 1, T0 + 2, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+static void test_map_grows(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n[limits]\ndevice_max_accounts = 0\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	/* Routine part: 30000 traces of unknown devices, about 3 MB. */
+	char account[32];
+	int errors = 0;
+	for (unsigned i = 0; i < 30000; i++) {
+		snprintf(account, sizeof(account), "user%u@example.org", i % 1000);
+		errors += decide(db, account, 100 + i, 0, T0, &v) != 0;
+	}
+	CU_ASSERT_EQUAL(errors, 0);
+	/* Durable part: one import transaction of 20000 devices. */
+	size_t cap = 20000 * 240 + 256, len = 0;
+	char *json = malloc(cap);
+	len += (size_t)snprintf(json, cap,
+	                        "{\"format\":\"clientid-export\",\"version\":1,\"devices\":[");
+	for (unsigned i = 0; i < 20000; i++) {
+		struct clientid_fp fp = fp_of(100000 + i);
+		char hex[CLIENTID_FP_HEX_LEN + 1];
+		clientid_fp_hex(&fp, hex);
+		len +=
+		    (size_t)snprintf(json + len, cap - len,
+		                     "%s{\"account\":\"acct%u@example.org\",\"fingerprint\":\"%s\","
+		                     "\"state\":\"trusted\",\"type\":\"UUID\",\"first_seen\":%u,"
+		                     "\"seen_day\":%u}",
+		                     i ? "," : "", i, hex, T0, T0);
+	}
+	len += (size_t)snprintf(json + len, cap - len, "]}");
+	struct policydb_import_counts c;
+	CU_ASSERT_EQUAL(policydb_import(db, json, len, T0, &c), 0);
+	CU_ASSERT_EQUAL(c.devices, 20000);
+	free(json);
+	struct policydb_stats s;
+	CU_ASSERT_EQUAL(policydb_stats(db, &s), 0);
+	CU_ASSERT(s.map_durable > (1u << 20));
+	CU_ASSERT(s.map_routine > (1u << 20));
+	CU_ASSERT_EQUAL(s.devices, 20000);
+	CU_ASSERT_EQUAL(s.touches, 30000);
+	/* A second process adopts the grown map. */
+	struct policydb *db2 = fixture_open(&f, POLICYDB_NO_ALERTS);
+	CU_ASSERT_EQUAL(decide(db2, "late", 5, 1, T0, &v), 0);
+	policydb_deinit(&db2);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+/* Runs fn in a child as user nobody; returns its exit status. */
+static int as_nobody(int (*fn)(const struct fixture *), const struct fixture *f)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(77);
+		_exit(fn(f));
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+static int nobody_decides(const struct fixture *f)
+{
+	struct clientid_config cfg;
+	char err[CLIENTID_ERRBUF_SIZE];
+	if (clientid_config_load(f->conf, &cfg, err) != 0)
+		return 10;
+	struct policydb *db;
+	if (policydb_init_config(&cfg, NULL, POLICYDB_NO_ALERTS, &db, err) != 0)
+		return 11;
+	struct clientid_verdict v;
+	int ret = decide(db, "x", 1, 1, T0, &v);
+	int ok = ret == CLIENTID_E_STORE_ACCESS && v.decision == CLIENTID_TEMPFAIL &&
+	         v.reason == CLIENTID_R_STORE_ERROR &&
+	         strstr(policydb_last_error(db), f->store) != NULL &&
+	         strstr(policydb_last_error(db), "ermission denied") != NULL;
+	if (!ok)
+		fprintf(stderr, "nobody: %d %s\n", ret, policydb_last_error(db));
+	policydb_deinit(&db);
+	return ok ? 0 : 1;
+}
+
+static void test_bad_store(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[store]\n");
+	/* missing, without create */
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS | POLICYDB_NO_CREATE);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "x", 1, 1, T0, &v), CLIENTID_E_STORE_MISSING);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_TEMPFAIL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(policydb_last_error(db), f.store));
+	policydb_deinit(&db);
+	/* a file where the directory should be */
+	FILE *file = fopen(f.store, "w");
+	fclose(file);
+	db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	CU_ASSERT_EQUAL(decide(db, "x", 1, 1, T0, &v), CLIENTID_E_STORE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(policydb_last_error(db), f.store));
+	policydb_deinit(&db);
+	unlink(f.store);
+	/* created, then owned by root with no access for others */
+	db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	CU_ASSERT_EQUAL(decide(db, "x", 1, 1, T0, &v), 0);
+	policydb_deinit(&db);
+	chmod(f.dir, 0755);
+	if (getuid() == 0) {
+		int rc = as_nobody(nobody_decides, &f);
+		CU_ASSERT_EQUAL(rc, 0);
+		/* read-only: the files readable, not writable */
+		char path[400];
+		const char *names[] = {"durable.mdb", "durable.mdb-lock", "routine.mdb",
+		                       "routine.mdb-lock", "routine.boot-lock"};
+		chmod(f.store, 0755);
+		for (size_t i = 0; i < N_ELEMENTS(names); i++) {
+			snprintf(path, sizeof(path), "%s/%s", f.store, names[i]);
+			chmod(path, 0644);
+		}
+		CU_ASSERT_EQUAL(as_nobody(nobody_decides, &f), 0);
+	}
+	/* on_error = allow fails open */
+	FILE *c = fopen(f.conf, "a");
+	fputs("[policy]\nmode = enforce\n", c);
+	fclose(c);
+	struct clientid_config cfg;
+	char err[CLIENTID_ERRBUF_SIZE];
+	CU_ASSERT_EQUAL_FATAL(clientid_config_load(f.conf, &cfg, err), 0);
+	cfg.store_on_error = CLIENTID_STORE_ERROR_ALLOW;
+	snprintf(cfg.store_path, sizeof(cfg.store_path), "%s/nowhere/deeper", f.dir);
+	CU_ASSERT_EQUAL(policydb_init_config(&cfg, NULL, POLICYDB_NO_ALERTS, &db, err), 0);
+	CU_ASSERT_EQUAL(decide(db, "x", 1, 1, T0, &v), CLIENTID_E_STORE_MISSING);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
+	CU_ASSERT(v.flags & CLIENTID_VF_FAIL_OPEN);
+	CU_ASSERT_PTR_NOT_NULL(strstr(policydb_last_error(db), "nowhere"));
+	CU_ASSERT_EQUAL(decide(db, "x", 1, 0, T0, &v), CLIENTID_E_STORE_MISSING);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_DENY);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+static void test_permissions(void)
+{
+	struct fixture f;
+	fixture_make(&f, "");
+	mode_t old = umask(077); /* a strict caller: the store is still group-shared */
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "x", 1, 1, T0, &v), 0);
+	umask(old);
+	struct stat st;
+	CU_ASSERT_EQUAL(stat(f.store, &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 07777, 02770);
+	const char *names[] = {"durable.mdb", "durable.mdb-lock", "routine.mdb", "routine.mdb-lock",
+	                       "routine.boot-lock"};
+	for (size_t i = 0; i < N_ELEMENTS(names); i++) {
+		char path[400];
+		snprintf(path, sizeof(path), "%s/%s", f.store, names[i]);
+		CU_ASSERT_EQUAL(stat(path, &st), 0);
+		CU_ASSERT_EQUAL(st.st_mode & 0777, 0660);
+	}
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+static void test_reboot_discards_routine(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n");
+	setenv("CLIENTID_TEST_BOOT_ID", "boot-one", 1);
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "jo", 1, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "jo", 1, 0, T0 + 1, &v), 0);
+	policydb_deinit(&db);
+	setenv("CLIENTID_TEST_BOOT_ID", "boot-two", 1);
+	db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct policydb_device_info info;
+	struct clientid_fp fp = fp_of(1);
+	CU_ASSERT_EQUAL(policydb_device_get(db, "jo", &fp, &info), 1);
+	CU_ASSERT_EQUAL(info.durable, 1); /* the decision survives */
+	CU_ASSERT_EQUAL(info.device.state, CLIENTID_DEV_TRUSTED);
+	CU_ASSERT_EQUAL(info.touched, 0); /* the routine trace does not */
+	CU_ASSERT_EQUAL(decide(db, "jo", 1, 1, T0 + 2, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	policydb_deinit(&db);
+	unsetenv("CLIENTID_TEST_BOOT_ID");
+	fixture_remove(&f);
+}
+
+static int put_schema(struct policydb *db, void *txn, void *ctx)
+{
+	uint8_t b[4] = {(uint8_t) * (unsigned *)ctx, 0, 0, 0};
+	return db->ops->put(txn, PDB_T_META, "schema", 6, b, 4);
+}
+
+static void test_schema_version(void)
+{
+	struct fixture f;
+	fixture_make(&f, "");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	unsigned future = PDB_SCHEMA_VERSION + 1;
+	CU_ASSERT_EQUAL(pdb_with_txn(db, PDB_TXN_DURABLE, put_schema, &future), 0);
+	policydb_deinit(&db);
+	db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "x", 1, 1, T0, &v), CLIENTID_E_STORE_VERSION);
+	CU_ASSERT_PTR_NOT_NULL(strstr(policydb_last_error(db), "newer"));
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+static void test_export_import(void)
+{
+	struct fixture f, g;
+	fixture_make(&f, "[policy]\nmode = learn\n");
+	fixture_make(&g, "[policy]\nmode = learn\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "kim", 1, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "kim", 2, 1, T0, &v), 0);
+	struct clientid_fp fp = fp_of(2);
+	CU_ASSERT_EQUAL(policydb_device_set_label(db, "kim", &fp, "phone \"work\""), 0);
+	CU_ASSERT_EQUAL(policydb_revoke(db, &fp, NULL, T0), 0);
+	struct clientid_account_policy p = CLIENTID_ACCOUNT_POLICY_DEFAULT;
+	p.require_clientid = 1;
+	CU_ASSERT_EQUAL(policydb_account_policy_set(db, "kim", &p, T0), 0);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	CU_ASSERT_EQUAL(policydb_export(db, mem), 0);
+	fclose(mem);
+	struct policydb *db2 = fixture_open(&g, POLICYDB_NO_ALERTS);
+	struct policydb_import_counts c;
+	CU_ASSERT_EQUAL(policydb_import(db2, buf, len, T0, &c), 0);
+	CU_ASSERT_EQUAL(c.devices, 2);
+	CU_ASSERT_EQUAL(c.bans, 1);
+	CU_ASSERT_EQUAL(c.policies, 1);
+	char *buf2 = NULL;
+	size_t len2 = 0;
+	mem = open_memstream(&buf2, &len2);
+	CU_ASSERT_EQUAL(policydb_export(db2, mem), 0);
+	fclose(mem);
+	CU_ASSERT_EQUAL(len, len2);
+	CU_ASSERT(len == len2 && memcmp(buf, buf2, len) == 0);
+	/* malformed: all or nothing */
+	static const char *const bad[] = {
+	    "",
+	    "{",
+	    "[]",
+	    "{\"format\":\"clientid-export\",\"version\":2}",
+	    "{\"format\":\"clientid-export\",\"version\":1,\"devices\":[{\"account\":\"a\"}]}",
+	    "{\"format\":\"clientid-export\",\"version\":1} trailing",
+	};
+	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
+		CU_ASSERT_EQUAL(policydb_import(db2, bad[i], strlen(bad[i]), T0, &c),
+		                CLIENTID_E_FORMAT);
+		CU_ASSERT(strncmp(policydb_last_error(db2), "import: ", 8) == 0);
+	}
+	free(buf);
+	free(buf2);
+	policydb_deinit(&db);
+	policydb_deinit(&db2);
+	fixture_remove(&f);
+	fixture_remove(&g);
+}
+
+static void test_alert_command(void)
+{
+	struct fixture f;
+	fixture_make(&f, "");
+	char script[400], out[400], extra[1200];
+	snprintf(script, sizeof(script), "%s/alert.sh", f.dir);
+	snprintf(out, sizeof(out), "%s/alert.out", f.dir);
+	FILE *s = fopen(script, "w");
+	fprintf(s, "#!/bin/sh\nsleep 1\ncat > %s.tmp && mv %s.tmp %s\n", out, out, out);
+	fclose(s);
+	chmod(script, 0755);
+	FILE *c = fopen(f.conf, "a");
+	fprintf(c, "[policy]\nmode = learn\n[events]\nalert_command = %s\n", script);
+	fclose(c);
+	(void)extra;
+	struct policydb *db = fixture_open(&f, 0);
+	struct clientid_verdict v;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CU_ASSERT_EQUAL(decide(db, "lee", 1, 1, T0, &v), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* The script sleeps a second: the decision must not have waited. */
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	CU_ASSERT(took < 0.5);
+	char text[4096] = "";
+	for (int i = 0; i < 100; i++) {
+		FILE *r = fopen(out, "r");
+		if (r != NULL) {
+			size_t n = fread(text, 1, sizeof(text) - 1, r);
+			text[n] = '\0';
+			fclose(r);
+			break;
+		}
+		usleep(50000);
+	}
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"event\":\"new_device\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"account\":\"lee\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"reason\":\"device_learned\""));
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+static int collect_events(void *ctx, const struct clientid_event *ev)
+{
+	char buf[2048];
+	CU_ASSERT(policydb_event_json(ev, buf, sizeof(buf)) > 0);
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+static void test_events_and_prune(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n[events]\nretention = 1d\n"
+	                 "device_retention = 30d\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "mo", 1, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "mo", 2, 1, T0 + 40 * 86400u, &v), 0);
+	unsigned n = 0;
+	CU_ASSERT_EQUAL(policydb_events(db, 1, collect_events, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	n = 0;
+	CU_ASSERT_EQUAL(policydb_events(db, 2, collect_events, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	struct policydb_prune_counts pc;
+	CU_ASSERT_EQUAL(policydb_prune(db, T0 + 40 * 86400u, 1, &pc), 0);
+	CU_ASSERT_EQUAL(pc.devices, 1);
+	CU_ASSERT_EQUAL(pc.events, 1);
+	CU_ASSERT_EQUAL(policydb_prune(db, T0 + 40 * 86400u, 0, &pc), 0);
+	struct policydb_stats s;
+	CU_ASSERT_EQUAL(policydb_stats(db, &s), 0);
+	CU_ASSERT_EQUAL(s.devices, 1);
+	CU_ASSERT_EQUAL(s.events, 1);
+	struct policydb_check r;
+	CU_ASSERT_EQUAL(policydb_check(db, &r), 0);
+	CU_ASSERT_EQUAL(r.problems, 0);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+void register_store(void);
+void register_store(void)
+{
+	static const struct unit_test tests[] = {
+	    {"learn, then trusted; counts", test_learn_then_trusted},
+	    {"enforce: pending, approve, block, forget", test_enforce_pending_approve},
+	    {"revocations and account policy", test_revoke_and_policy},
+	    {"precheck, limits, walking device, record-only", test_precheck_and_limits},
+	    {"a fork reopens the store", test_fork_reopens},
+	    {"map full: a tiny map grows", test_map_grows},
+	    {"bad store: missing, not a directory, no access, read-only", test_bad_store},
+	    {"files are group-shared whatever the umask", test_permissions},
+	    {"after a reboot the routine part is discarded", test_reboot_discards_routine},
+	    {"a newer schema is refused", test_schema_version},
+	    {"export and import", test_export_import},
+	    {"alert_command runs detached", test_alert_command},
+	    {"events and prune", test_events_and_prune},
+	    {NULL, NULL},
+	};
+	unit_add_suite("store", tests);
+}
