@@ -1,24 +1,26 @@
 /* clientid.so: Exim ${dlfunc} functions that put the CLIENTID policy in
  * front of SMTP AUTH.
  *
- *   clientid_precheck {type}{token}{ip}{tls}[{option}...]
+ *   clientid_precheck {type}{token}{ip}{tls}[{options}]
  *       for acl_smtp_auth: "yes" when the device (or, without a client id,
  *       the address) is locked out, blocked or revoked, "no" when it may try,
  *       "defer" when the store failed and [store] on_error = tempfail.
- *   clientid_decide {password}{account}{type}{token}{ip}{tls}[{option}...]
+ *   clientid_decide {password}{account}{type}{token}{ip}{tls}[{options}]
  *       for an authenticator's server_condition: "yes" (allow) or "no"
  *       (deny). Exim answers "no" with its wrong-password 535, and every
  *       "no" is held until fail_delay after the call began, so a policy
  *       refusal and a wrong password look and take the same.
- *   clientid_record {account}{type}{token}{ip}{tls}[{option}...]
+ *   clientid_record {account}{type}{token}{ip}{tls}[{options}]
  *       for authenticators that run server_condition only after success
  *       (dovecot, cyrus_sasl): records the login, always "yes".
  *
  * {password} is the result of the password check: yes/true/1 or
  * no/false/0/"". {tls} is true when non-empty and not no/false/0 (pass
- * $tls_in_cipher). Options: config=PATH (else $CLIENTID_CONFIG, which Exim
- * keeps only if keep_environment lists it, else /etc/clientid/clientid.conf)
- * and fail_delay=TIME (250ms, 1s, 0; default 1s).
+ * $tls_in_cipher). The last argument may hold options, name=value words
+ * separated by spaces: config=PATH (else $CLIENTID_CONFIG, which Exim keeps
+ * only if keep_environment lists it, else /etc/clientid/clientid.conf) and
+ * fail_delay=TIME (250ms, 1s, 0; default 1s). ${dlfunc} takes at most 8
+ * arguments and miscounts 8, so the functions take at most 7.
  *
  * Errors are turned into Exim's idioms here and only here: a bad call or a
  * store failure that must tempfail returns DEFER with the reason in *yield,
@@ -54,7 +56,12 @@ CLIENTID_EXPORT int clientid_record(uschar **yield, int argc, uschar *argv[]);
 struct options {
 	const char *config_path;
 	unsigned fail_delay_ms;
+	char config_buf[CLIENTID_PATH_MAX];
 };
+
+/* Exim's ${dlfunc} reads at most 8 arguments and finds their number by a
+ * NULL after the last, which is missing when all 8 are given. */
+#define CLIENTID_DLFUNC_MAX_ARGS 7
 
 /* Returns 1 for yes/true/1, 0 for no/false/0/"", -1 for anything else. */
 static int parse_bool(const char *s)
@@ -91,7 +98,33 @@ static int parse_delay(const char *s, unsigned *ms_r)
 	return 0;
 }
 
-/* Reads the trailing name=value arguments from argv[first]. Returns NULL
+/* Applies one name=value option. Returns NULL or an error text. */
+static uschar *parse_option(const char *arg, size_t len, struct options *opt_r)
+{
+	if (len > 7 && strncmp(arg, "config=", 7) == 0) {
+		if (len - 7 >= sizeof(opt_r->config_buf))
+			return US "config= path too long";
+		memcpy(opt_r->config_buf, arg + 7, len - 7);
+		opt_r->config_buf[len - 7] = '\0';
+		opt_r->config_path = opt_r->config_buf;
+		return NULL;
+	}
+	if (len > 11 && strncmp(arg, "fail_delay=", 11) == 0) {
+		char buf[16];
+		if (len - 11 >= sizeof(buf))
+			return US "bad fail_delay";
+		memcpy(buf, arg + 11, len - 11);
+		buf[len - 11] = '\0';
+		if (parse_delay(buf, &opt_r->fail_delay_ms) != 0)
+			return string_sprintf("bad fail_delay \"%s\"", buf);
+		return NULL;
+	}
+	return string_sprintf("unknown option \"%.*s\"", (int)(len > 40 ? 40 : len), arg);
+}
+
+/* Reads the options from argv[first]: each argument holds name=value words
+ * separated by white space (so one argument can carry them all: ${dlfunc}
+ * takes at most 8 arguments, and passes the 8th unreliably). Returns NULL
  * or an error text in Exim's memory. */
 static uschar *parse_options(int argc, uschar *argv[], int first, struct options *opt_r)
 {
@@ -99,14 +132,17 @@ static uschar *parse_options(int argc, uschar *argv[], int first, struct options
 	opt_r->config_path = env != NULL && env[0] != '\0' ? env : CLIENTID_EXIM_CONFIG_DEFAULT;
 	opt_r->fail_delay_ms = CLIENTID_FAIL_DELAY_DEFAULT_MS;
 	for (int i = first; i < argc; i++) {
-		const char *arg = CS argv[i];
-		if (strncmp(arg, "config=", 7) == 0 && arg[7] != '\0')
-			opt_r->config_path = arg + 7;
-		else if (strncmp(arg, "fail_delay=", 11) == 0) {
-			if (parse_delay(arg + 11, &opt_r->fail_delay_ms) != 0)
-				return string_sprintf("bad fail_delay \"%s\"", arg + 11);
-		} else
-			return string_sprintf("unknown option \"%.40s\"", arg);
+		const char *p = CS argv[i];
+		for (;;) {
+			p += strspn(p, " \t\r\n");
+			if (*p == '\0')
+				break;
+			size_t len = strcspn(p, " \t\r\n");
+			uschar *bad = parse_option(p, len, opt_r);
+			if (bad != NULL)
+				return bad;
+			p += len;
+		}
 	}
 	return NULL;
 }

@@ -1,0 +1,506 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the clientid.so policy module in a real patched Exim.
+
+usage: exim_policy_e2e.py --module PATH --clientidctl PATH [--exim PATH]
+                          [--build-exim SCRIPT] [--skip REASON] [--keep] GROUP
+
+Every group makes a scratch policy (clientid.conf, site secret, LMDB store),
+starts its own patched Exim (tests/e2e/exim's harness, subclassed here) whose
+configuration .includes the snippets of exim-module/snippets/conf.d/ as they
+ship, drives it with smtplib, stops it, and checks that no token it sent
+appears in clear in mainlog, rejectlog or paniclog.
+
+Exit status: 0 pass, 1 fail, 77 skipped (with the reason printed).
+"""
+
+import argparse
+import os
+import pwd
+import grp
+import re
+import secrets
+import shutil
+import smtplib
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e", "exim"))
+import exim_e2e as base  # noqa: E402  (the CLIENTID patch's harness)
+from exim_e2e import TestFailure, check, expect, b64  # noqa: E402
+
+SKIP = 77
+SNIPPETS = os.path.join(REPO, "exim-module", "snippets")
+USERS = {"alice": "wonderland", "bob": "builder", "carol": "c4r0l"}
+WRONG_535 = (535, b"Incorrect authentication data")
+
+CONFIG = r"""
+# Scratch configuration for the clientid.so end-to-end tests.
+CLIENTID_SO = {module}
+CLIENTID_CONF = {dir}/clientid/clientid.conf
+CLIENTID_FAIL_DELAY = {fail_delay}
+CLIENTID_ADVERTISE_HOSTS = *
+PWFILE = {dir}/passwd
+CLIENTID_PASSWORD_OK_PLAIN = ${{if and{{{{!eq{{$auth3}}{{}}}}{{eq{{$auth3}}{{${{lookup{{$auth2}}lsearch{{PWFILE}}}}}}}}}}{{yes}}{{no}}}}
+CLIENTID_PASSWORD_OK_LOGIN = ${{if and{{{{!eq{{$auth2}}{{}}}}{{eq{{$auth2}}{{${{lookup{{$auth1}}lsearch{{PWFILE}}}}}}}}}}{{yes}}{{no}}}}
+
+primary_hostname = server.example.com
+spool_directory = {dir}/spool
+log_file_path = {dir}/log/%slog
+pid_file_path = {dir}/exim.pid
+local_interfaces = 127.0.0.1
+daemon_smtp_ports = {port_plain} : {port_tls}
+tls_on_connect_ports = {port_tls}
+tls_certificate = {dir}/cert.pem
+tls_privatekey = {dir}/key.pem
+tls_advertise_hosts = *
+host_lookup =
+rfc1413_hosts =
+queue_only = true
+log_selector = +all
+acl_smtp_rcpt = acl_rcpt
+
+.include {snippets}/conf.d/main/04_clientid_options
+
+begin acl
+
+.include {snippets}/conf.d/acl/25_clientid_check_auth
+
+acl_rcpt:
+  accept  authenticated = *
+  deny    message = relay not permitted
+
+begin authenticators
+
+{authenticators}
+"""
+
+AUTH_SNIPPET = ".include {snippets}/conf.d/auth/25_clientid_plaintext"
+
+# Dovecot/Cyrus stand-in: a password check whose server_condition records
+# only, as clientid_record is meant to be used after an external success.
+AUTH_RECORD = r"""
+record_plain:
+  driver = plaintext
+  public_name = PLAIN
+  server_condition = ${{if bool{{CLIENTID_PASSWORD_OK_PLAIN}}\
+      {{${{dlfunc{{CLIENTID_SO}}{{clientid_record}}{{$auth2}}{{$client_id_type}}\
+          {{$client_id_token}}{{$sender_host_address}}{{$tls_in_cipher}}\
+          {{config=CLIENTID_CONF}}}}}}{{no}}}}
+  server_set_id = $auth2
+  server_prompts = :
+"""
+
+POLICY = """\
+[general]
+secret_file = {dir}/clientid/secret
+[store]
+path = {dir}/clientid/store
+on_error = {on_error}
+[policy]
+mode = {mode}
+learn_max_devices = {learn_max}
+[limits]
+device_fail_limit = {device_fail_limit}
+ip_fail_limit = {ip_fail_limit}
+"""
+
+
+def new_token():
+    return "tok-" + secrets.token_hex(12)
+
+
+class PolicyExim(base.Exim):
+    """A scratch Exim with clientid.so and a scratch policy."""
+
+    def __init__(self, opts, mode="enforce", fail_delay="300ms", on_error="tempfail",
+                 device_fail_limit=1000, ip_fail_limit=1000, learn_max=10,
+                 authenticators=None, secret=True):
+        super().__init__(opts.exim)
+        self.opts = opts
+        pw = pwd.getpwnam(base.EXIM_USER)
+        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        cdir = os.path.join(self.dir, "clientid")
+        os.makedirs(os.path.join(cdir, "store"))
+        self.policy = os.path.join(cdir, "clientid.conf")
+        self.write_policy(mode=mode, on_error=on_error, learn_max=learn_max,
+                          device_fail_limit=device_fail_limit, ip_fail_limit=ip_fail_limit)
+        if secret:
+            sec = os.path.join(cdir, "secret")
+            with open(sec, "wb") as f:
+                f.write(secrets.token_bytes(32))
+            os.chown(sec, 0, self.gid)
+            os.chmod(sec, 0o640)
+        os.chown(os.path.join(cdir, "store"), self.uid, self.gid)
+        os.chmod(os.path.join(cdir, "store"), 0o750)
+        with open(os.path.join(self.dir, "passwd"), "w") as f:
+            for u, p in USERS.items():
+                f.write(f"{u}: {p}\n")
+        auths = authenticators if authenticators is not None else AUTH_SNIPPET
+        with open(self.conf, "w") as f:
+            f.write(CONFIG.format(
+                dir=self.dir, module=opts.module, fail_delay=fail_delay,
+                port_plain=self.port_plain, port_tls=self.port_tls, snippets=SNIPPETS,
+                authenticators=auths.format(snippets=SNIPPETS)))
+        os.chown(self.conf, 0, 0)
+
+    def write_policy(self, **kw):
+        with open(self.policy, "w") as f:
+            f.write(POLICY.format(dir=self.dir, **kw))
+        os.chmod(self.policy, 0o644)
+
+    def ctl(self, *args, stdin=None, ok=True):
+        """clientidctl as the Exim user, so the store stays Exim's."""
+        p = subprocess.run([self.opts.clientidctl, "-c", self.policy] + list(args),
+                           input=stdin, capture_output=True, text=True,
+                           user=self.uid, group=self.gid)
+        if ok and p.returncode != 0:
+            raise TestFailure(f"clientidctl {' '.join(args)} failed ({p.returncode}): "
+                              f"{p.stderr.strip()}")
+        return p.stdout
+
+    def register(self, account, token, state="trusted"):
+        self.tokens.add(("UUID", token))
+        self.ctl("register", account, "UUID", "--state", state, stdin=token)
+
+    def short(self, token):
+        return self.ctl("fingerprint", "UUID", stdin=token).strip()[:12]
+
+    def decisions(self, account):
+        return [ln for ln in self.mainlog().splitlines()
+                if "clientid: " in ln and f'account="{account}"' in ln]
+
+    def last_decision(self, account, reason):
+        lines = [ln for ln in self.decisions(account) if f"reason={reason}" in ln]
+        if not lines:
+            raise TestFailure(f"no clientid log line for {account} with reason={reason}:\n"
+                              + "\n".join(self.decisions(account)[-5:]))
+        print(f"  ok: logged: {lines[-1].split('clientid: ', 1)[1]}")
+        return lines[-1]
+
+    # --- a client -------------------------------------------------------
+
+    def session(self, token=None):
+        s = self.starttls()
+        if token is not None:
+            expect(self.clientid(s, "UUID", token), 250, "CLIENTID")
+        return s
+
+    def auth(self, s, user, password, mech="PLAIN"):
+        """AUTH; returns (code, text, seconds the AUTH exchange took)."""
+        t0 = time.monotonic()
+        if mech == "PLAIN":
+            r = s.docmd("AUTH", "PLAIN " + b64(f"\0{user}\0{password}"))
+        else:
+            r = s.docmd("AUTH", "LOGIN " + b64(user))
+            if r[0] == 334:
+                r = s.docmd(b64(password))
+        return r[0], r[1], time.monotonic() - t0
+
+    def login(self, user, password, token, mech="PLAIN"):
+        s = self.session(token)
+        code, text, dt = self.auth(s, user, password, mech)
+        return s, (code, text), dt
+
+
+def quit_quietly(s):
+    try:
+        s.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+
+
+def send_message(ex, s, user, subject):
+    expect(s.docmd("MAIL", "FROM:<%s@example.com>" % user), 250, "MAIL")
+    expect(s.docmd("RCPT", "TO:<someone@example.org>"), 250, "RCPT")
+    expect(s.docmd("DATA"), 354, "DATA")
+    s.send(f"Subject: {subject}\r\n\r\nhello\r\n.\r\n".encode())
+    expect(s.getreply(), 250, "message accepted")
+    heads = ex.spool_headers()
+    check(any(f"Subject: {subject}" in h for h in heads), f"'{subject}' is in the queue")
+
+
+def login_ok(ex, user, token, subject=None, mech="PLAIN"):
+    s, r, _ = ex.login(user, USERS[user], token, mech)
+    expect(r, 235, f"AUTH {mech} {user} with its device")
+    if subject:
+        send_message(ex, s, user, subject)
+    quit_quietly(s)
+
+
+def login_refused(ex, user, password, token, what):
+    s, r, dt = ex.login(user, password, token)
+    check(r == WRONG_535, f"{what}: {r[0]} {r[1].decode()} (the wrong-password reply)")
+    quit_quietly(s)
+    return dt
+
+
+def run_group(ex, body):
+    """Starts ex, runs body, stops ex; then no token of the group may be in
+    clear in mainlog, rejectlog or paniclog, and the paniclog is empty."""
+    ex.start()
+    try:
+        body(ex)
+    finally:
+        ex.stop()
+    check(ex.tokens, f"{len(ex.tokens)} tokens sent")
+    ex.check_logs()
+    ex.cleanup(ex.opts.keep)
+
+
+# ---------------------------------------------------------------------------
+# Groups
+# ---------------------------------------------------------------------------
+
+def group_snippets(opts):
+    """The single-file snippet holds the conf.d parts verbatim; both parse."""
+    single = open(os.path.join(SNIPPETS, "single-file", "exim.conf.clientid")).read()
+    for part in ("main/04_clientid_options", "acl/25_clientid_check_auth",
+                 "auth/25_clientid_plaintext"):
+        text = open(os.path.join(SNIPPETS, "conf.d", part)).read()
+        check(text.strip() in single, f"single-file snippet holds conf.d/{part}")
+    ex = PolicyExim(opts)
+    r = subprocess.run([opts.exim, "-C", ex.conf, "-bV"], capture_output=True, text=True)
+    check(r.returncode == 0, "exim -bV accepts a configuration built from conf.d/"
+          + ("" if r.returncode == 0 else ": " + r.stderr.strip()[-300:]))
+    # The single-file form: the three parts pasted into their sections.
+    with open(ex.conf) as f:
+        conf = f.read()
+    main, rest = single.split("# Part 2", 1)
+    acl, auth = rest.split("# Part 3", 1)
+    conf = (conf.replace(f".include {SNIPPETS}/conf.d/main/04_clientid_options", main)
+                .replace(f".include {SNIPPETS}/conf.d/acl/25_clientid_check_auth",
+                         "#" + acl)
+                .replace(f".include {SNIPPETS}/conf.d/auth/25_clientid_plaintext",
+                         "#" + auth))
+    with open(ex.conf, "w") as f:
+        f.write(conf)
+    r = subprocess.run([opts.exim, "-C", ex.conf, "-bV"], capture_output=True, text=True)
+    check(r.returncode == 0, "exim -bV accepts the single-file snippet"
+          + ("" if r.returncode == 0 else ": " + r.stderr.strip()[-300:]))
+
+    def body(ex):
+        tok = new_token()
+        ex.register("alice", tok)
+        login_ok(ex, "alice", tok, "single-file config")
+    run_group(ex, body)
+
+
+def group_known(opts):
+    """A known device authenticates (PLAIN, LOGIN); its message is queued."""
+    def body(ex):
+        tok = new_token()
+        ex.register("alice", tok)
+        short = ex.short(tok)
+        login_ok(ex, "alice", tok, "known device, PLAIN")
+        ln = ex.last_decision("alice", "trusted_device")
+        check(f"device={short}" in ln and "verdict=allow" in ln and "mode=enforce" in ln,
+              "the decision line names the short fingerprint, verdict and mode")
+        login_ok(ex, "alice", tok, "known device, LOGIN", mech="LOGIN")
+        r = subprocess.run([ex.binary, "-C", ex.conf, "-bpc"], capture_output=True, text=True)
+        check(r.stdout.strip() == "2", f"two messages in the queue (exim -bpc: {r.stdout.strip()})")
+    run_group(PolicyExim(opts), body)
+
+
+def group_enforce(opts):
+    """Enforce: an unknown device with the right password gets the wrong-password
+    535 after the same delay, is recorded pending, and once approved gets in."""
+    def body(ex):
+        known, unknown = new_token(), new_token()
+        ex.register("alice", known)
+        ex.tokens.add(("UUID", unknown))
+        d_wrong = login_refused(ex, "alice", "not-the-password", known,
+                                "known device, wrong password")
+        d_policy = login_refused(ex, "alice", USERS["alice"], unknown,
+                                 "unknown device, right password")
+        check(0.29 <= d_wrong < 1.0 and 0.29 <= d_policy < 1.0,
+              f"both refusals take the fail delay (300 ms): {d_wrong:.3f} s, {d_policy:.3f} s")
+        ln = ex.last_decision("alice", "device_unknown")
+        check("verdict=deny" in ln and "new_device" in ln, "denied as an unknown, new device")
+        ex.last_decision("alice", "auth_failed")
+        short = ex.short(unknown)
+        listing = ex.ctl("list", "alice")
+        check(re.search(rf"^{short}\s+pending", listing, re.M) is not None,
+              "clientidctl list shows the device pending")
+        # Without a client id at all (none required): the address decides.
+        s, r, _ = ex.login("alice", USERS["alice"], None)
+        print(f"  (no CLIENTID in enforce mode: {r[0]})")
+        quit_quietly(s)
+        ex.ctl("approve", "alice", short)
+        login_ok(ex, "alice", unknown, "approved device")
+        ex.last_decision("alice", "trusted_device")
+    run_group(PolicyExim(opts), body)
+
+
+def group_oracle(opts):
+    """No oracle: a wrong password and a refusal by policy give the same bytes
+    and the same delay (medians within 10 % over 20 tries each)."""
+    tries = 20
+
+    def body(ex):
+        known = new_token()
+        ex.register("alice", known)
+        wrong, policy = [], []
+        replies = set()
+        for i in range(tries):
+            for kind in ("wrong", "policy"):
+                if kind == "wrong":
+                    s, r, dt = ex.login("alice", "bad-%d" % i, known)
+                    wrong.append(dt)
+                else:
+                    tok = new_token()
+                    ex.tokens.add(("UUID", tok))
+                    s, r, dt = ex.login("alice", USERS["alice"], tok)
+                    policy.append(dt)
+                replies.add(r)
+                quit_quietly(s)
+        check(replies == {WRONG_535}, f"one reply for all {2 * tries} refusals: {replies}")
+        mw, mp = statistics.median(wrong), statistics.median(policy)
+        print(f"  median AUTH time: wrong password {mw * 1000:.1f} ms, "
+              f"policy {mp * 1000:.1f} ms")
+        check(abs(mw - mp) <= 0.10 * min(mw, mp), "medians within 10 %")
+    run_group(PolicyExim(opts, fail_delay="200ms"), body)
+
+
+def group_lockout(opts):
+    """The per-device failure limit locks one device out; another device
+    behind the same address still logs in and sends."""
+    def body(ex):
+        a, b = new_token(), new_token()
+        ex.register("alice", a)
+        ex.register("bob", b)
+        for i in range(3):
+            login_refused(ex, "alice", "guess-%d" % i, a, f"device A, wrong password {i + 1}")
+        login_refused(ex, "alice", USERS["alice"], a, "device A locked out, right password")
+        lines = [ln for ln in ex.mainlog().splitlines()
+                 if "clientid: precheck" in ln and "reason=device_fail_limit" in ln]
+        check(lines, "the precheck refused device A (device_fail_limit)")
+        check(f"device={ex.short(a)}" in lines[-1], "for device A's fingerprint")
+        login_ok(ex, "bob", b, "device B from the same address")
+        s, r, _ = ex.login("bob", USERS["bob"], a)
+        check(r == WRONG_535, "device A is locked for every account")
+        quit_quietly(s)
+    run_group(PolicyExim(opts, device_fail_limit=3), body)
+
+
+def group_learn(opts):
+    """Learn mode: the first device is trusted on first use; past the limit a
+    new device is refused and pending; clientidctl approve lets it in."""
+    def body(ex):
+        a, b = new_token(), new_token()
+        ex.tokens.update({("UUID", a), ("UUID", b)})
+        login_ok(ex, "carol", a, "first device in learn mode")
+        ex.last_decision("carol", "device_learned")
+        login_refused(ex, "carol", USERS["carol"], b, "second device past learn_max_devices")
+        ex.last_decision("carol", "learn_limit")
+        short = ex.short(b)
+        check(re.search(rf"^{short}\s+pending", ex.ctl("list", "carol"), re.M) is not None,
+              "the second device is pending")
+        ex.ctl("approve", "carol", short)
+        login_ok(ex, "carol", b, "approved second device")
+        ex.last_decision("carol", "trusted_device")
+    run_group(PolicyExim(opts, mode="learn", learn_max=1), body)
+
+
+def group_record(opts):
+    """clientid_record (Dovecot/Cyrus setups) records and never refuses."""
+    def body(ex):
+        tok = new_token()
+        ex.tokens.add(("UUID", tok))
+        login_ok(ex, "alice", tok, "record-only login of an unknown device")
+        ln = ex.last_decision("alice", "device_unknown")
+        check("clientid: record" in ln and "verdict=allow" in ln and "observed" in ln,
+              "recorded; the refusal it would have been is logged as observed")
+        check(re.search(rf"^{ex.short(tok)}\s", ex.ctl("list", "alice"), re.M) is not None,
+              "the device is in the store")
+    run_group(PolicyExim(opts, authenticators=AUTH_RECORD), body)
+
+
+def group_store_error(opts):
+    """A store that cannot be used: tempfail, or fail open, as on_error says."""
+    def tempfail(ex):
+        tok = new_token()
+        s, r, _ = ex.login("alice", USERS["alice"], tok)
+        check(r[0] == 454, f"on_error = tempfail: AUTH gets {r[0]} {r[1].decode()}")
+        quit_quietly(s)
+        check(any("reason=store_error" in ln and "error=" in ln
+                  for ln in ex.mainlog().splitlines()), "the store error is logged with a reason")
+    run_group(PolicyExim(opts, secret=False), tempfail)
+
+    def allow(ex):
+        tok = new_token()
+        login_ok(ex, "alice", tok, "on_error = allow: the right password gets in")
+        ln = ex.last_decision("alice", "store_error")
+        check("fail_open" in ln, "logged as fail_open")
+        login_refused(ex, "alice", "wrong", tok, "on_error = allow: a wrong password is still refused")
+    run_group(PolicyExim(opts, secret=False, on_error="allow"), allow)
+
+
+GROUPS = {
+    "snippets": group_snippets,
+    "known": group_known,
+    "enforce": group_enforce,
+    "oracle": group_oracle,
+    "lockout": group_lockout,
+    "learn": group_learn,
+    "record": group_record,
+    "store-error": group_store_error,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("group", choices=sorted(GROUPS))
+    ap.add_argument("--exim")
+    ap.add_argument("--build-exim")
+    ap.add_argument("--module")
+    ap.add_argument("--clientidctl")
+    ap.add_argument("--skip")
+    ap.add_argument("--keep", action="store_true", help="keep scratch directories")
+    opts = ap.parse_args()
+
+    if opts.skip:
+        print(f"SKIP: {opts.skip}")
+        return SKIP
+    opts.exim = base.find_exim(opts)
+    if not opts.exim or not os.access(opts.exim, os.X_OK):
+        print("SKIP: patched Exim not built (run exim-module/build-exim fast "
+              "or set CLIENTID_EXIM)")
+        return SKIP
+    if not opts.module or not os.path.isfile(opts.module):
+        print("SKIP: clientid.so not built")
+        return SKIP
+    if not opts.clientidctl or not os.access(opts.clientidctl, os.X_OK):
+        print("SKIP: clientidctl (policy-db) not built")
+        return SKIP
+    if os.geteuid() != 0:
+        print("SKIP: the Exim end-to-end tests must run as root")
+        return SKIP
+    try:
+        pwd.getpwnam(base.EXIM_USER)
+        grp.getgrnam(base.EXIM_USER)
+    except KeyError:
+        print(f"SKIP: user {base.EXIM_USER} missing (build-exim fast creates it)")
+        return SKIP
+    if not shutil.which("openssl"):
+        print("SKIP: openssl not installed")
+        return SKIP
+    opts.module = os.path.abspath(opts.module)
+    opts.clientidctl = os.path.abspath(opts.clientidctl)
+    print(f"exim: {opts.exim}; module: {opts.module}; group: {opts.group}")
+    try:
+        GROUPS[opts.group](opts)
+    except (TestFailure, smtplib.SMTPException, OSError, AssertionError, ValueError) as e:
+        traceback.print_exc()
+        print(f"FAIL: {e}")
+        return 1
+    print("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
