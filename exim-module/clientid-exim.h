@@ -47,4 +47,10 @@ struct clientid_exim_query {
 int clientid_exim_store_query(const struct clientid_exim_query *q, struct clientid_verdict *v_r,
                               char *err_r);
 
+/* Makes the process's handle now (configuration, secret, OpenSSL), without
+ * opening the store: for the Exim daemon, whose connection processes then
+ * inherit it instead of each paying for it. Returns 0 or a negative
+ * CLIENTID_E_* code with err_r as for clientid_exim_store_query(). */
+int clientid_exim_store_preload(const char *config_path, char *err_r);
+
 #endif

@@ -42,29 +42,43 @@ static void verdict_on_init_error(const struct clientid_exim_query *q, struct cl
 	verdict_fallback(v_r, CLIENTID_TEMPFAIL, 0);
 }
 
-static int store_handle(const struct clientid_exim_query *q, char *err_r)
+static int store_handle(const char *config_path, char *err_r)
 {
-	if (store_db != NULL && strcmp(store_config_path, q->config_path) == 0)
+	if (store_db != NULL && strcmp(store_config_path, config_path) == 0)
 		return 0;
 	policydb_deinit(&store_db);
-	if (strlen(q->config_path) >= sizeof(store_config_path)) {
+	if (strlen(config_path) >= sizeof(store_config_path)) {
 		snprintf(err_r, CLIENTID_ERRBUF_SIZE, "configuration path too long");
 		return CLIENTID_E_INVAL;
 	}
-	int ret = policydb_init(q->config_path, 0, &store_db, err_r);
+	int ret = policydb_init(config_path, 0, &store_db, err_r);
 	if (ret != 0) {
 		store_db = NULL;
 		return ret;
 	}
-	snprintf(store_config_path, sizeof(store_config_path), "%s", q->config_path);
+	snprintf(store_config_path, sizeof(store_config_path), "%s", config_path);
 	return 0;
+}
+
+int clientid_exim_store_preload(const char *config_path, char *err_r)
+{
+	err_r[0] = '\0';
+	int ret = store_handle(config_path, err_r);
+	if (ret != 0)
+		return ret;
+	/* The first HMAC initialises OpenSSL (and reads openssl.cnf). */
+	struct clientid_fp fp;
+	ret = policydb_fingerprint(store_db, "PRELOAD", 7, "x", 1, &fp);
+	if (ret != 0)
+		snprintf(err_r, CLIENTID_ERRBUF_SIZE, "%s", policydb_last_error(store_db));
+	return ret;
 }
 
 int clientid_exim_store_query(const struct clientid_exim_query *q, struct clientid_verdict *v_r,
                               char *err_r)
 {
 	err_r[0] = '\0';
-	int ret = store_handle(q, err_r);
+	int ret = store_handle(q->config_path, err_r);
 	if (ret != 0) {
 		verdict_on_init_error(q, v_r);
 		return ret;
