@@ -16,6 +16,8 @@ Prints one "ok"/"not ok" line per case; exit 0 (all passed), 1 (a failure),
 
 import argparse
 import concurrent.futures
+import hashlib
+import hmac
 import imaplib
 import os
 import re
@@ -463,6 +465,79 @@ def case_draft_7_4(ps):
     dv.check("verdict=deny" in ln, ln)
 
 
+def http_post(ps, query, body, key=True, method="POST"):
+    req = urllib.request.Request("http://127.0.0.1:%d/%s" % (ps.port, query), data=body,
+                                 method=method)
+    req.add_header("Content-Type", "application/json")
+    if key:
+        req.add_header("X-API-Key", ps.key)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, ""
+
+
+def case_http(ps):
+    """The service's HTTP face, spoken to directly."""
+    tok = new_token()
+    body = ('{"account":"amy","remote":"192.0.2.9","protocol":"imap",'
+            '"clientid":{"type":"UUID","token":"%s","phase":"verified"},"tls":true}' % tok)
+    dv.eq(http_post(ps, "", None, method="GET")[0], 405, "GET")
+    dv.eq(http_post(ps, "?command=allow", body.encode(), key=False)[0], 403, "no X-API-Key")
+    dv.eq(http_post(ps, "?command=nope", body.encode())[0], 404, "unknown command")
+    dv.eq(http_post(ps, "?command=allow", b"not json")[0], 400, "malformed body")
+    dv.eq(http_post(ps, "?command=allow", b"{" + b" " * 20000 + b"}")[0], 413, "20 kB body")
+    dv.eq(http_post(ps, "?command=allow", body.encode()),
+          (200, '{"status":0,"msg":""}'), "allow, learn mode")
+    ln = last_decision(ps, "amy", "device_learned")
+    dv.check("ip=192.0.2.9 " in ln and "step=verified" in ln, ln)
+    dv.eq(http_post(ps, "?command=report",
+                    body.replace('"tls":true', '"success":false,"policy_reject":false,'
+                                 '"tls":true').encode()),
+          (200, '{"status":0,"msg":""}'), "report of a failure")
+    ln = last_decision(ps, "amy", "auth_failed")
+    dv.check("step=failed" in ln, ln)
+    # no account after auth: refused (on_error = tempfail), logged
+    dv.eq(http_post(ps, "?command=allow", body.replace('"amy"', '""').encode()),
+          (200, '{"status":-1,"msg":""}'), "allow without account")
+    dv.check("cannot decide: no account" in ps.log(), "no error for the missing account")
+
+
+SPECIAL = '(a)[b]{5}%*"\\x'
+
+
+def case_special_token(ps):
+    """A token full of atom-specials, quotes and backslashes crosses IMAP,
+    the forward fields and the JSON escaping intact: the logged short
+    fingerprint is HMAC-SHA256(secret, "UUID:" + token), and a token one
+    byte different is another device."""
+    tok = SPECIAL + uuid.uuid4().hex[:8]
+    TOKENS.append(tok)
+    ps.set_mode("learn")
+    login_ok(ps, "fay", tok)
+    with open(ps.secret, "rb") as f:
+        key = f.read()
+    want = hmac.new(key, b"UUID:" + tok.encode(), hashlib.sha256).hexdigest()[:12]
+    ln = last_decision(ps, "fay", "device_learned")
+    dv.check(" fp=%s " % want in ln, "fingerprint %s not in %r" % (want, ln))
+    ps.set_mode("enforce")
+    login_ok(ps, "fay", tok)
+    login_refused(ps, "fay", tok[:-1] + ("y" if tok[-1] != "y" else "z"))
+    last_decision(ps, "fay", "device_unknown")
+
+
+def case_passdb_without_marker(ps):
+    """A passdb without override_fields: its logins are only prechecked, and
+    the service says so in the log."""
+    reply, _ = raw_login(ps, "alice", "alicepw", new_token())
+    dv.check(reply.startswith("OK "), reply)
+    deadline = time.time() + 5
+    while "logged in through a passdb without" not in ps.log():
+        dv.check(time.time() < deadline, "no error about the passdb without the marker")
+        time.sleep(0.1)
+
+
 def check_logs(servers):
     data = b""
     for s in servers:
@@ -471,6 +546,8 @@ def check_logs(servers):
     for tok in TOKENS:
         dv.check(tok.encode() not in data, "raw token %s found in the logs" % tok)
         dv.check(tok.replace("-", "").encode() not in data, "token hex found in the logs")
+        esc = tok.replace("\\", "\\\\").replace('"', '\\"')
+        dv.check(esc.encode() not in data, "JSON-escaped token %s found in the logs" % esc)
 
 
 # --------------------------------------------------------------------------
@@ -516,6 +593,15 @@ GROUPS = {
     "draft": [
         (dict(mode="enforce"), [
             ("draft 7.4 policy rejection, step by step", case_draft_7_4, ()),
+        ]),
+    ],
+    "http": [
+        (dict(mode="learn"), [
+            ("HTTP: 405, 403, 404, 400, 413; allow and report by hand", case_http, ()),
+            ("a token with atom-specials, quotes and backslashes: exact fingerprint",
+             case_special_token, ()),
+            ("a passdb without the phase marker is logged as an error",
+             case_passdb_without_marker, ()),
         ]),
     ],
 }
