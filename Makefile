@@ -29,7 +29,7 @@ build: deps $(BUILD)/build.ninja
 exim: deps
 	@if [ -x exim-module/build-exim ]; then exim-module/build-exim fast; fi
 
-test: deps format-check build exim
+test: deps format-check exim build
 	CLIENTID_EXIM="$$(exim-module/build-exim path 2>/dev/null)" $(MESON_TEST) -C $(BUILD)
 	$(MAKE) --no-print-directory unit-sanitize fuzz-smoke
 	@echo "== summary of the main run (CUnit, then meson)"
