@@ -43,7 +43,7 @@ FAIL_REPLY = "NO [AUTHENTICATIONFAILED] Authentication failed."
 SERVICE_NAME = "clientid-policy"
 
 # Accounts in this suite's own passdb; every password is "<user>-pw".
-USERS = ["amy", "ben", "cat", "dan", "acc1", "acc2", "acc3", "acc4", "acc5", "eve", "fay"]
+USERS = ["joe", "amy", "ben", "cat", "dan", "acc1", "acc2", "acc3", "acc4", "acc5", "eve", "fay"]
 
 # Every token used in this run; none may appear in any log.
 TOKENS = []
@@ -56,7 +56,19 @@ def new_token():
 
 
 def pw(user):
-    return user + "-pw"
+    # joe/password as in the IMAP draft's transcripts
+    return "password" if user == "joe" else user + "-pw"
+
+
+class PolicyDovecot(dv.Dovecot):
+    """dovecot_e2e.Dovecot whose own passwd file leaves joe out, so that joe
+    (of the draft's transcripts) comes from this suite's passdb, the one
+    with the phase marker."""
+
+    def _write(self, rel, text, mode=0o644):
+        if rel == "passwd":
+            text = "".join(ln + "\n" for ln in text.splitlines() if not ln.startswith("joe:"))
+        return super()._write(rel, text, mode)
 
 
 # --------------------------------------------------------------------------
@@ -94,7 +106,7 @@ class PolicyServer:
             port=self.port, service=args.service, conf=self.conf, api_key=self.api_key,
             key=self.key, users=os.path.join(self.dir, "users"), reject_on_fail=reject_on_fail,
             failure_delay=failure_delay)
-        self.dc = dv.Dovecot(args.plugin_dir, "policy-" + name, enable="yes", keep=args.keep,
+        self.dc = PolicyDovecot(args.plugin_dir, "policy-" + name, enable="yes", keep=args.keep,
                              extra_conf=extra)
 
     def write_conf(self, broken=False):
@@ -292,7 +304,10 @@ def last_decision(ps, account, want_reason=None, timeout=5):
 
 
 def fp_of(ps, account, reason):
-    m = re.search(r" fp=([0-9a-f]{12}) ", last_decision(ps, account, reason))
+    """The short fingerprint of the latest decision for account with reason."""
+    lines = [ln for ln in ps.decisions(account) if "reason=%s " % reason in ln]
+    dv.check(lines, "no decision with reason %s for %s" % (reason, account))
+    m = re.search(r" fp=([0-9a-f]{12}) ", lines[-1])
     dv.check(m is not None, "no short fingerprint in the decision line")
     return m.group(1)
 
@@ -443,26 +458,34 @@ def case_service_down(ps, reject_on_fail):
 
 
 def case_draft_7_4(ps):
-    """IMAP draft section 7.4 (rejection), step by step: CAPABILITY without
-    CLIENTID, STARTTLS, CAPABILITY with CLIENTID, CLIENTID accepted, LOGIN
-    refused by the policy with the wrong-password reply."""
+    """IMAP draft section 7.4 (Client Identity Leading to Rejection), step by
+    step, with the draft's user, password and token. joe's device is not
+    trusted (enforce mode), so LOGIN is refused. The draft shows
+    "a005 BAD Failed to authenticate"; DESIGN.md section 1 makes the reply
+    exactly the wrong-password one, "NO [AUTHENTICATIONFAILED] ...", which is
+    just as generic and leaks nothing about CLIENTID, joe or the password."""
+    tok = "23bf83be-aad7-46aa-9e0f-39191ccf402f"
     ps.set_mode("enforce")
-    tok = new_token()
     c = dv.Raw(ps.dc, tls=False)
     try:
         caps = c.capability("a001")
-        dv.check("CLIENTID" not in caps, "CLIENTID before TLS: %r" % caps)
+        dv.check("STARTTLS" in caps and "CLIENTID" not in caps, "a001: %r" % caps)
         dv.eq(c.starttls("a002")[-1].split(" ")[1], "OK", "a002 STARTTLS")
         caps = c.capability("a003")
-        dv.check("CLIENTID" in caps, "CLIENTID missing after STARTTLS: %r" % caps)
+        dv.check("CLIENTID" in caps and "AUTH=PLAIN" in caps, "a003: %r" % caps)
         dv.eq(c.cmd("a004", "CLIENTID UUID " + tok), ["a004 " + dv.OK_REPLY], "a004")
-        dv.eq(c.cmd("a005", "LOGIN fay %s" % pw("fay")), ["a005 " + FAIL_REPLY], "a005 LOGIN")
+        dv.eq(c.cmd("a005", "LOGIN joe password"), ["a005 " + FAIL_REPLY], "a005 LOGIN")
         # the connection stays usable, as after any failed login
         dv.eq(c.cmd("a006", "NOOP")[-1], "a006 OK NOOP completed.", "a006 NOOP")
     finally:
         c.close()
-    ln = last_decision(ps, "fay", "device_unknown")
-    dv.check("verdict=deny" in ln, ln)
+    ln = last_decision(ps, "joe", "device_unknown")
+    dv.check("verdict=deny" in ln and "step=verified" in ln, ln)
+    # the same words for a wrong password
+    login_refused(ps, "joe", tok, password="not-the-password")
+    # an approved device then passes the same dialogue
+    ps.ctl("approve", "joe", fp_of(ps, "joe", "device_unknown"))
+    login_ok(ps, "joe", tok)
 
 
 def http_post(ps, query, body, key=True, method="POST"):
