@@ -88,6 +88,9 @@ struct policy_request {
 
 static const char *policy_config_path = CLIENTID_CONFIG_PATH;
 static const char *policy_api_key_path = NULL;
+/* -a: every allow request comes after the password check
+   (auth_policy_check_before_auth = no) */
+static bool policy_after_auth_only = FALSE;
 static char policy_api_key[POLICY_API_KEY_MAX + 1];
 static struct clientid_config policy_cfg;
 static struct clientid_secret policy_secret;
@@ -215,7 +218,7 @@ static enum clientid_protocol policy_protocol(const char *name)
 
 /* Turns the body into an attempt: the token becomes a fingerprint and is
  * wiped. Returns 0, or -1 with error_r for a request the service cannot
- * decide (no account after authentication). A malformed client id, which
+ * decide (no account after authentication, no phase). A malformed client id, which
  * the login plugin never forwards, is logged and treated as none. */
 static int policy_body_to_request(struct policy_body *b, enum policy_command command,
                                   struct policy_service_request *r, const char **error_r)
@@ -224,12 +227,25 @@ static int policy_body_to_request(struct policy_body *b, enum policy_command com
 	int err;
 
 	i_zero(r);
-	if (command == POLICY_CMD_REPORT)
+	if (command == POLICY_CMD_REPORT) {
 		r->step = POLICY_SERVICE_FAILED;
-	else if (b->have_phase && !b->phase_verified)
-		r->step = POLICY_SERVICE_PRECHECK;
-	else
+	} else if (b->have_phase) {
+		r->step = b->phase_verified ? POLICY_SERVICE_VERIFIED : POLICY_SERVICE_PRECHECK;
+	} else if (policy_after_auth_only) {
 		r->step = POLICY_SERVICE_VERIFIED;
+	} else {
+		/* Dovecot checks before auth by default, and taking that
+		   request for a verified password would trust devices on a
+		   wrong one */
+		*error_r = "no " KEY_PHASE " in the request, so a request before the password "
+		           "check cannot be told from one after it: add "
+		           "clientid/phase=%{passdb:" KEY_PHASE_FIELD "} to "
+		           "auth_policy_request_attributes (and override_fields to every "
+		           "passdb), or set auth_policy_check_before_auth = no and start "
+		           "the service with -a";
+		safe_memset(b->token, 0, sizeof(b->token));
+		return -1;
+	}
 
 	if (r->step != POLICY_SERVICE_PRECHECK || account[0] != '\0') {
 		if (clientid_account_check(account) != 0) {
@@ -245,7 +261,10 @@ static int policy_body_to_request(struct policy_body *b, enum policy_command com
 	r->protocol = policy_protocol(b->protocol);
 	if (b->remote[0] != '\0' && clientid_ip_parse(b->remote, &r->ip) != 0)
 		i_warning("clientid-policy: ignoring unparsable remote address");
-	r->tls = b->tls;
+	/* The login plugin forwards a client id only from a connection it
+	   counts as TLS, also when a trusted proxy terminated the TLS, where
+	   Dovecot's own "tls" is false. */
+	r->tls = b->tls || (b->have_type && b->have_token);
 
 	if (b->have_type && b->have_token) {
 		err = clientid_fp_compute(&policy_secret, b->type, b->type_len, b->token,
@@ -531,10 +550,11 @@ static void policy_init(void)
 	http_set.max_pipelined_requests = 4;
 	http_set.request_limits.max_payload_size = POLICY_BODY_MAX;
 	policy_http = http_server_init(&http_set);
-	i_info("clientid-policy: ready (config %s, mode %s, store on_error %s%s)",
+	i_info("clientid-policy: ready (config %s, mode %s, store on_error %s%s%s)",
 	       policy_config_path, clientid_mode_name(policy_cfg.mode),
 	       policy_cfg.store_on_error == CLIENTID_STORE_ERROR_ALLOW ? "allow" : "tempfail",
-	       policy_api_key[0] != '\0' ? ", X-API-Key required" : "");
+	       policy_api_key[0] != '\0' ? ", X-API-Key required" : "",
+	       policy_after_auth_only ? ", allow requests are after auth (-a)" : "");
 }
 
 static void policy_deinit(void)
@@ -552,19 +572,22 @@ int main(int argc, char *argv[])
 	int c;
 
 	master_service =
-	    master_service_init("clientid-policy", service_flags, &argc, &argv, "C:A:");
+	    master_service_init("clientid-policy", service_flags, &argc, &argv, "C:A:a");
 	while ((c = master_getopt(master_service)) > 0) {
 		switch (c) {
 		case 'C':
 			policy_config_path = optarg;
+			break;
+		case 'a':
+			policy_after_auth_only = TRUE;
 			break;
 		case 'A':
 			policy_api_key_path = optarg;
 			break;
 		default:
 			if (!master_service_parse_option(master_service, c, optarg)) {
-				i_error(
-				    "usage: clientid-policy [-C clientid.conf] [-A api-key-file]");
+				i_error("usage: clientid-policy [-a] [-C clientid.conf] [-A "
+				        "api-key-file]");
 				return FATAL_DEFAULT;
 			}
 			break;

@@ -79,7 +79,7 @@ class PolicyServer:
     dovecot_e2e.Dovecot whose extra configuration wires in the service."""
 
     def __init__(self, args, name, mode="learn", on_error="tempfail", reject_on_fail="yes",
-                 failure_delay="0", limits=None, store_path=None):
+                 failure_delay="0", limits=None, store_path=None, before_auth=True):
         self.args = args
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="clientid-e2e-policy-%s-" % name)
@@ -106,6 +106,15 @@ class PolicyServer:
             port=self.port, service=args.service, conf=self.conf, api_key=self.api_key,
             key=self.key, users=os.path.join(self.dir, "users"), reject_on_fail=reject_on_fail,
             failure_delay=failure_delay)
+        if not before_auth:
+            # Dovecot asks only after auth, the service is told so with -a,
+            # and no phase attribute is needed
+            extra = extra.replace("auth_policy_check_before_auth = yes",
+                                  "auth_policy_check_before_auth = no")
+            extra = extra.replace(" clientid/phase=%{passdb:clientid_phase}", "")
+            extra = extra.replace("  override_fields = clientid_phase=verified\n", "")
+            extra = extra.replace("executable = %s -C" % args.service,
+                                  "executable = %s -a -C" % args.service)
         self.dc = PolicyDovecot(args.plugin_dir, "policy-" + name, enable="yes", keep=args.keep,
                              extra_conf=extra)
 
@@ -525,6 +534,10 @@ def case_http(ps):
     dv.eq(http_post(ps, "?command=allow", body.replace('"amy"', '""').encode()),
           (200, '{"status":-1,"msg":""}'), "allow without account")
     dv.check("cannot decide: no account" in ps.log(), "no error for the missing account")
+    # no phase: a before-auth request cannot be told from an after-auth one
+    dv.eq(http_post(ps, "?command=allow", body.replace(',"phase":"verified"', "").encode()),
+          (200, '{"status":-1,"msg":""}'), "allow without phase")
+    dv.check("cannot be told from one after it" in ps.log(), "no error for the missing phase")
 
 
 SPECIAL = '(a)[b]{5}%*"\\x'
@@ -559,6 +572,25 @@ def case_passdb_without_marker(ps):
     while "logged in through a passdb without" not in ps.log():
         dv.check(time.time() < deadline, "no error about the passdb without the marker")
         time.sleep(0.1)
+
+
+def case_after_auth_only(ps):
+    """auth_policy_check_before_auth = no and the service started with -a:
+    every allow is a decision after the password check."""
+    with open(ps.dc.path("dovecot.conf")) as f:
+        dv.check(" -a -C " in f.read(), "service not started with -a")
+    t1, t2 = new_token(), new_token()
+    login_ok(ps, "dan", t1)
+    last_decision(ps, "dan", "device_learned")
+    ps.set_mode("enforce")
+    login_refused(ps, "dan", t2)
+    ln = last_decision(ps, "dan", "device_unknown")
+    dv.check("step=verified" in ln, ln)
+    dv.check(not [x for x in ps.decisions("dan") if "step=precheck" in x], "a precheck ran")
+    login_ok(ps, "dan", t1)
+    # a wrong password on the trusted device: the report counts it
+    login_refused(ps, "dan", t1, password="wrong")
+    last_decision(ps, "dan", "auth_failed")
 
 
 def check_logs(servers):
@@ -625,6 +657,9 @@ GROUPS = {
              case_special_token, ()),
             ("a passdb without the phase marker is logged as an error",
              case_passdb_without_marker, ()),
+        ]),
+        (dict(mode="learn", before_auth=False), [
+            ("after-auth only (-a, check_before_auth = no)", case_after_auth_only, ()),
         ]),
     ],
 }
