@@ -593,6 +593,31 @@ def case_after_auth_only(ps):
     last_decision(ps, "dan", "auth_failed")
 
 
+def case_etpan(ps):
+    """libetpan (mailimap_clientid()), as a real client library: a learned
+    device logs in on implicit TLS and after STARTTLS; in enforce mode an
+    unknown one gets a failed login, a trusted one still logs in."""
+    client = ps.args.etpan_client
+    if not client:
+        raise dv.Skip("the libetpan client was not built (libetpan-dev)")
+    t1, t2 = new_token(), new_token()
+    ps.set_mode("learn")
+    for how in ("ssl", "starttls"):
+        port = ps.dc.ssl_port if how == "ssl" else ps.dc.port
+        res = dv.run_etpan(client, how, port, "UUID", t1, "joe", "password")
+        dv.eq((res.get("clientid"), res.get("login")), ("0", "0"), "%s learn (%r)" % (how, res))
+    ps.set_mode("enforce")
+    for how in ("ssl", "starttls"):
+        port = ps.dc.ssl_port if how == "ssl" else ps.dc.port
+        res = dv.run_etpan(client, how, port, "UUID", t2, "joe", "password")
+        dv.eq(res.get("clientid"), "0", "%s CLIENTID (%r)" % (how, res))
+        dv.check(res.get("login") not in (None, "0"), "%s: unknown device logged in (%r)"
+                 % (how, res))
+        res = dv.run_etpan(client, how, port, "UUID", t1, "joe", "password")
+        dv.eq(res.get("login"), "0", "%s trusted device (%r)" % (how, res))
+    last_decision(ps, "joe", "trusted_device")
+
+
 def check_logs(servers):
     data = b""
     for s in servers:
@@ -649,6 +674,9 @@ GROUPS = {
         (dict(mode="enforce"), [
             ("draft 7.4 policy rejection, step by step", case_draft_7_4, ()),
         ]),
+        (dict(mode="learn"), [
+            ("libetpan: learn, then enforce on implicit TLS and STARTTLS", case_etpan, ()),
+        ]),
     ],
     "http": [
         (dict(mode="learn"), [
@@ -671,6 +699,7 @@ def main():
     ap.add_argument("--plugin-dir", default="")
     ap.add_argument("--service", default="")
     ap.add_argument("--clientidctl", default="")
+    ap.add_argument("--etpan-client", default="")
     ap.add_argument("--skip", default="")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
@@ -680,6 +709,7 @@ def main():
         return SKIP
     a.service = os.path.abspath(a.service) if a.service else ""
     a.clientidctl = os.path.abspath(a.clientidctl) if a.clientidctl else ""
+    a.etpan_client = os.path.abspath(a.etpan_client) if a.etpan_client else ""
     if os.geteuid() != 0:
         print("SKIP: the Dovecot end-to-end tests start dovecot and need root")
         return SKIP
