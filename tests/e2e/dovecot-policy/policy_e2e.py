@@ -618,6 +618,20 @@ def case_etpan(ps):
     last_decision(ps, "joe", "trusted_device")
 
 
+def case_reload(ps):
+    """A Dovecot reload (SIGHUP to the master, as systemctl reload dovecot)
+    replaces the service process, which reads clientid.conf again."""
+    ps.set_mode("learn")
+    old = ps.service_pids()
+    ps.mode = "enforce"
+    ps.write_conf()
+    os.kill(ps.dc.proc.pid, signal.SIGHUP)
+    ps.wait_service(exclude=old)
+    login_refused(ps, "amy", new_token())
+    ln = last_decision(ps, "amy", "device_unknown")
+    dv.check("mode=enforce" in ln, ln)
+
+
 def check_logs(servers):
     data = b""
     for s in servers:
@@ -685,6 +699,8 @@ GROUPS = {
              case_special_token, ()),
             ("a passdb without the phase marker is logged as an error",
              case_passdb_without_marker, ()),
+            ("a Dovecot reload restarts the service with the new clientid.conf",
+             case_reload, ()),
         ]),
         (dict(mode="learn", before_auth=False), [
             ("after-auth only (-a, check_before_auth = no)", case_after_auth_only, ()),
