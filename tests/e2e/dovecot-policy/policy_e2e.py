@@ -106,6 +106,14 @@ class PolicyServer:
             port=self.port, service=args.service, conf=self.conf, api_key=self.api_key,
             key=self.key, users=os.path.join(self.dir, "users"), reject_on_fail=reject_on_fail,
             failure_delay=failure_delay)
+        if getattr(args, "valgrind", False):
+            # the service under valgrind: any error is a test failure
+            extra = extra.replace(
+                "executable = %s" % args.service,
+                "executable = /usr/bin/valgrind -q --error-exitcode=99 --leak-check=full "
+                "--errors-for-leak-kinds=definite --show-leak-kinds=definite --log-file=%s/valgrind.%%p.log %s"
+                % (self.dir, args.service))
+            extra = extra.replace("  process_limit = 1\n", "  process_limit = 1\n  vsz_limit = 0\n")
         if not before_auth:
             # Dovecot asks only after auth, the service is told so with -a,
             # and no phase attribute is needed
@@ -113,8 +121,7 @@ class PolicyServer:
                                   "auth_policy_check_before_auth = no")
             extra = extra.replace(" clientid/phase=%{passdb:clientid_phase}", "")
             extra = extra.replace("  override_fields = clientid_phase=verified\n", "")
-            extra = extra.replace("executable = %s -C" % args.service,
-                                  "executable = %s -a -C" % args.service)
+            extra = extra.replace("%s -C" % args.service, "%s -a -C" % args.service)
         self.dc = PolicyDovecot(args.plugin_dir, "policy-" + name, enable="yes", keep=args.keep,
                              extra_conf=extra)
 
@@ -148,10 +155,13 @@ class PolicyServer:
                 with open("/proc/%s/stat" % p) as f:
                     stat = f.read()
                 exe = os.readlink("/proc/%s/exe" % p)
+                with open("/proc/%s/cmdline" % p, "rb") as f:
+                    cmd = f.read()
             except OSError:
                 continue
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == master and exe == self.args.service:
+            if ppid == master and (exe == self.args.service or
+                                   self.args.service.encode() in cmd):
                 out.append(int(p))
         return out
 
@@ -312,6 +322,14 @@ def last_decision(ps, account, want_reason=None, timeout=5):
         time.sleep(0.1)
 
 
+def wait_log(ps, text, what, timeout=5):
+    """The log process writes a moment after the service answered."""
+    deadline = time.time() + timeout
+    while text not in ps.log():
+        dv.check(time.time() < deadline, what)
+        time.sleep(0.1)
+
+
 def fp_of(ps, account, reason):
     """The short fingerprint of the latest decision for account with reason."""
     lines = [ln for ln in ps.decisions(account) if "reason=%s " % reason in ln]
@@ -425,7 +443,7 @@ def case_store_error(ps):
         login_ok(ps, "dan", tok)
     ln = last_decision(ps, "dan", "store_error")
     dv.check(("answer=-1" if ps.on_error == "tempfail" else "answer=0") in ln, ln)
-    dv.check("policy store failed" in ps.log(), "no store failure logged")
+    wait_log(ps, "policy store failed", "no store failure logged")
 
 
 def case_service_down(ps, reject_on_fail):
@@ -450,7 +468,7 @@ def case_service_down(ps, reject_on_fail):
         login_refused(ps, "eve", tok)
     else:
         login_ok(ps, "eve", tok)
-    dv.check("Policy server" in ps.log(), "Dovecot did not log the unreachable policy server")
+    wait_log(ps, "Policy server", "Dovecot did not log the unreachable policy server")
     # fix it; kill -9 whatever runs; the master brings the service back
     ps.write_conf()
     for p in ps.service_pids():
@@ -533,11 +551,11 @@ def case_http(ps):
     # no account after auth: refused (on_error = tempfail), logged
     dv.eq(http_post(ps, "?command=allow", body.replace('"amy"', '""').encode()),
           (200, '{"status":-1,"msg":""}'), "allow without account")
-    dv.check("cannot decide: no account" in ps.log(), "no error for the missing account")
+    wait_log(ps, "cannot decide: no account", "no error for the missing account")
     # no phase: a before-auth request cannot be told from an after-auth one
     dv.eq(http_post(ps, "?command=allow", body.replace(',"phase":"verified"', "").encode()),
           (200, '{"status":-1,"msg":""}'), "allow without phase")
-    dv.check("cannot be told from one after it" in ps.log(), "no error for the missing phase")
+    wait_log(ps, "cannot be told from one after it", "no error for the missing phase")
 
 
 SPECIAL = '(a)[b]{5}%*"\\x'
@@ -632,6 +650,20 @@ def case_reload(ps):
     dv.check("mode=enforce" in ln, ln)
 
 
+def check_valgrind(servers):
+    bad, n = [], 0
+    for s in servers:
+        for f in os.listdir(s.dir):
+            if f.startswith("valgrind."):
+                n += 1
+                with open(os.path.join(s.dir, f), errors="replace") as fh:
+                    text = fh.read()
+                if text.strip():
+                    bad.append("%s:\n%s" % (f, text[-3000:]))
+    dv.check(n > 0, "no valgrind logs: the service did not run under valgrind")
+    dv.check(not bad, "valgrind reported:\n" + "\n".join(bad))
+
+
 def check_logs(servers):
     data = b""
     for s in servers:
@@ -718,6 +750,8 @@ def main():
     ap.add_argument("--etpan-client", default="")
     ap.add_argument("--skip", default="")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--valgrind", action="store_true",
+                    help="run the service under valgrind; any error fails")
     a = ap.parse_args()
 
     if a.skip:
@@ -755,6 +789,8 @@ def main():
                    lambda: dv.check(ps.dc.alive(), "dovecot died"))
             ps.dc.stop()
         r.case("no raw token in any log", check_logs, servers)
+        if a.valgrind:
+            r.case("valgrind: no errors in clientid-policy", check_valgrind, servers)
         if a.keep:
             print("# scratch kept: " + " ".join("%s %s" % (s.dir, s.dc.scratch) for s in servers))
     finally:
