@@ -165,7 +165,7 @@ static int policy_body_parse(const buffer_t *data, struct policy_body *b, const 
 	enum json_type type;
 	const char *value, *error;
 	char outer[64] = "", key[160] = "";
-	unsigned depth = 0;
+	unsigned depth = 0, arrays = 0;
 	int ret;
 
 	i_zero(b);
@@ -187,11 +187,15 @@ static int policy_body_parse(const buffer_t *data, struct policy_body *b, const 
 				depth--;
 			break;
 		case JSON_TYPE_ARRAY:
+			/* Dovecot sends none; what is inside is ignored */
+			arrays++;
+			break;
 		case JSON_TYPE_ARRAY_END:
-			/* Dovecot sends none; skip what is inside */
+			if (arrays > 0)
+				arrays--;
 			break;
 		default:
-			if (depth <= 1)
+			if (depth <= 1 && arrays == 0)
 				policy_body_set(b, key, type, value);
 			break;
 		}
@@ -381,8 +385,9 @@ static void policy_handle_body(struct policy_request *preq)
 	if (ret < 0)
 		i_error("clientid-policy: account=%s: policy store failed, %s: %s",
 		        r.account[0] != '\0' ? r.account : "-",
-		        v.decision == CLIENTID_ALLOW ? "allowing (on_error = allow)"
-		                                     : "refusing (on_error = tempfail)",
+		        preq->command == POLICY_CMD_REPORT ? "the failed login is not counted"
+		        : v.decision == CLIENTID_ALLOW     ? "allowing (on_error = allow)"
+		                                           : "refusing (on_error = tempfail)",
 		        err);
 	/* Dovecot's auth-policy answer has no temporary failure: tempfail
 	   refuses like a wrong password, and the client tries again later. */
