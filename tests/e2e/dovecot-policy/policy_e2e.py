@@ -772,6 +772,10 @@ def main():
             print("SKIP: %s is not built (%r)" % (what, path))
             return SKIP
 
+    if a.valgrind and not os.access("/usr/bin/valgrind", os.X_OK):
+        print("SKIP: --valgrind needs /usr/bin/valgrind (Debian package valgrind)")
+        return SKIP
+
     r = dv.Runner()
     servers = []
     try:
