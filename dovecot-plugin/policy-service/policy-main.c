@@ -478,7 +478,9 @@ static void policy_handle_request(void *context ATTR_UNUSED, struct http_server_
 	preq = i_new(struct policy_request, 1);
 	preq->req = req;
 	preq->command = command;
-	preq->body = buffer_create_dynamic(default_pool, 512);
+	/* full size at once: a growing buffer would leave copies of the
+	   token behind in freed memory */
+	preq->body = buffer_create_dynamic(default_pool, POLICY_BODY_MAX + 1);
 	http_server_request_ref(req);
 	http_server_request_set_destroy_callback(req, policy_request_destroy, preq);
 	http_server_request_buffer_payload(req, preq->body, POLICY_BODY_MAX, policy_payload_done,
