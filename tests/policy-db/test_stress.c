@@ -212,16 +212,20 @@ static void crash_writer(const struct fixture *f, unsigned round, unsigned w, in
 		struct clientid_fp fp;
 		struct clientid_attempt a = fixture_attempt(account, c.device, 1, T0 + k, &fp);
 		struct clientid_verdict v;
-		if (policydb_decide(db, &a, &v) != 0)
+		if (policydb_decide(db, &a, &v) != 0) {
+			fprintf(stderr, "crash writer: %s\n", policydb_last_error(db));
 			_exit(3);
+		}
 		/* Written only after the synced commit returned. */
 		if ((v.flags & CLIENTID_VF_NEW_DEVICE) != 0 &&
 		    write(out, &c, sizeof(c)) != (ssize_t)sizeof(c))
 			_exit(4);
 		/* Routine traffic in between. */
 		a = fixture_attempt(account, 1 + (uint32_t)rand() % 50, 0, T0 + k, &fp);
-		if (policydb_decide(db, &a, &v) != 0)
+		if (policydb_decide(db, &a, &v) != 0) {
+			fprintf(stderr, "crash writer: %s\n", policydb_last_error(db));
 			_exit(5);
+		}
 	}
 }
 
@@ -294,6 +298,9 @@ static void test_crash(void)
 		for (unsigned w = 0; w <= WRITERS; w++) {
 			int status;
 			waitpid(pids[w], &status, 0);
+			if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+				fprintf(stderr, "crash round %u: process %u ended with status %d\n",
+				        round, w, status);
 			CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 		}
 		struct committed c;
