@@ -62,6 +62,12 @@ struct clientid_slice {
 	size_t len;
 };
 
+/* Checks buf[0..len) as clientid_type_check() does and, when it is a
+ * client-id-type, writes it folded to upper case plus NUL into out: the one
+ * form in which the project stores and compares types (the drafts make them
+ * case-insensitive). Returns 0, or CLIENTID_E_TYPE with out untouched. */
+int clientid_type_upper(const char *buf, size_t len, char out[CLIENTID_TYPE_MAX + 1]);
+
 /* Flags for clientid_args_parse(). */
 enum clientid_args_flags {
 	CLIENTID_ARGS_IMAP = 0, /* strict: nothing after the token */

@@ -100,8 +100,6 @@ struct parse_state {
 	struct clientid_config *cfg;
 	unsigned char seen[N_KEYS];
 	char first_error[CLIENTID_ERRBUF_SIZE]; /* "[section] key: reason" */
-	/* [type NAME] sections whose handling key was seen */
-	unsigned char rule_seen[CLIENTID_LIST_MAX];
 };
 
 static int set_error(struct parse_state *st, const char *section, const char *name, const char *fmt,
@@ -211,14 +209,12 @@ static int for_each_item(const char *value, int (*fn)(void *ctx, const char *ite
 static int add_type(void *ctx, const char *item, size_t len)
 {
 	struct clientid_type_list *list = ctx;
-	if (clientid_type_check(item, len) != 0)
+	char upper[CLIENTID_TYPE_MAX + 1];
+	if (clientid_type_upper(item, len, upper) != 0)
 		return CLIENTID_E_TYPE;
 	if (list->count >= CLIENTID_LIST_MAX)
 		return CLIENTID_E_INVAL;
-	char *dst = list->type[list->count++];
-	for (size_t i = 0; i < len; i++)
-		dst[i] = (item[i] >= 'a' && item[i] <= 'z') ? (char)(item[i] - 32) : item[i];
-	dst[len] = '\0';
+	memcpy(list->type[list->count++], upper, len + 1);
 	return 0;
 }
 
@@ -330,25 +326,24 @@ static int type_section(struct parse_state *st, const char *section, const char 
 	if (strcmp(name, "handling") != 0)
 		return set_error(st, section, name,
 		                 "unknown key (only 'handling' is allowed here)");
-	struct clientid_type_list one = {0};
-	if (add_type(&one, type, strlen(type)) != 0)
+	char upper[CLIENTID_TYPE_MAX + 1];
+	if (clientid_type_upper(type, strlen(type), upper) != 0)
 		return set_error(st, section, name, "'%s' is not a client-id-type", type);
 	unsigned i;
 	for (i = 0; i < cfg->type_rule_count; i++) {
-		if (strcmp(cfg->type_rules[i].type, one.type[0]) == 0)
+		if (strcmp(cfg->type_rules[i].type, upper) == 0)
 			break;
 	}
 	if (i == CLIENTID_LIST_MAX)
 		return set_error(st, section, name, "more than %d [type] sections",
 		                 CLIENTID_LIST_MAX);
-	if (i < cfg->type_rule_count && st->rule_seen[i])
+	/* A rule exists only once its one key, handling, was read. */
+	if (i < cfg->type_rule_count)
 		return set_error(st, section, name, "key given twice");
 	if (parse_handling(value, &cfg->type_rules[i].handling) != 0)
 		return set_error(st, section, name, "'%s' is not a list of handling words", value);
-	memcpy(cfg->type_rules[i].type, one.type[0], sizeof(one.type[0]));
-	st->rule_seen[i] = 1;
-	if (i == cfg->type_rule_count)
-		cfg->type_rule_count++;
+	memcpy(cfg->type_rules[i].type, upper, sizeof(upper));
+	cfg->type_rule_count++;
 	return 1;
 }
 

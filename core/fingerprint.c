@@ -149,24 +149,20 @@ void clientid_secret_clear(struct clientid_secret *secret)
 int clientid_fp_compute(const struct clientid_secret *secret, const char *type, size_t type_len,
                         const char *token, size_t token_len, struct clientid_fp *fp_r)
 {
-	int ret = clientid_type_check(type, type_len);
+	/* upper(type) ":" token; the type's NUL is overwritten by the ':' */
+	char msg[CLIENTID_TYPE_MAX + 1 + CLIENTID_TOKEN_MAX];
+	int ret = clientid_type_upper(type, type_len, msg);
 	if (ret == 0)
 		ret = clientid_token_check(token, token_len);
 	if (ret != 0)
 		return ret;
 	if (secret == NULL || secret->len < CLIENTID_SECRET_MIN)
 		return CLIENTID_E_INVAL;
-
-	unsigned char msg[CLIENTID_TYPE_MAX + 1 + CLIENTID_TOKEN_MAX];
-	for (size_t i = 0; i < type_len; i++) {
-		unsigned char c = (unsigned char)type[i];
-		msg[i] = (c >= 'a' && c <= 'z') ? (unsigned char)(c - 'a' + 'A') : c;
-	}
 	msg[type_len] = ':';
 	memcpy(msg + type_len + 1, token, token_len);
 
 	unsigned int md_len = 0;
-	unsigned char *md = HMAC(EVP_sha256(), secret->key, (int)secret->len, msg,
+	unsigned char *md = HMAC(EVP_sha256(), secret->key, (int)secret->len, (unsigned char *)msg,
 	                         type_len + 1 + token_len, fp_r->b, &md_len);
 	OPENSSL_cleanse(msg, sizeof(msg));
 	return md != NULL && md_len == CLIENTID_FP_LEN ? 0 : CLIENTID_E_CRYPTO;

@@ -37,6 +37,16 @@ int clientid_token_check(const char *buf, size_t len)
 	return span_all(buf, len, CLIENTID_TOKEN_MAX, token_char) ? 0 : CLIENTID_E_TOKEN;
 }
 
+int clientid_type_upper(const char *buf, size_t len, char out[CLIENTID_TYPE_MAX + 1])
+{
+	if (clientid_type_check(buf, len) != 0)
+		return CLIENTID_E_TYPE;
+	for (size_t i = 0; i < len; i++)
+		out[i] = (buf[i] >= 'a' && buf[i] <= 'z') ? (char)(buf[i] - 'a' + 'A') : buf[i];
+	out[len] = '\0';
+	return 0;
+}
+
 int clientid_args_parse(const char *buf, size_t len, unsigned flags, struct clientid_slice *type_r,
                         struct clientid_slice *token_r)
 {

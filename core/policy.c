@@ -246,11 +246,7 @@ static struct clientid_event *add_event(struct ctx *c, enum clientid_event_kind 
 	if (c->presented) {
 		ev->flags |= CLIENTID_EVF_FP;
 		ev->fp = *c->a->fp;
-		snprintf(ev->type, sizeof(ev->type), "%s", c->a->type);
-		for (char *p = ev->type; *p != '\0'; p++) {
-			if (*p >= 'a' && *p <= 'z')
-				*p = (char)(*p - 32);
-		}
+		(void)clientid_type_upper(c->a->type, strlen(c->a->type), ev->type);
 	}
 	if ((c->handling & CLIENTID_HANDLE_USERLOG) != 0)
 		ev->flags |= CLIENTID_EVF_USER;
@@ -332,11 +328,7 @@ static void new_device(struct ctx *c, enum clientid_device_state state)
 	struct clientid_device *d = &c->out->device;
 	const struct clientid_history *h = c->h;
 	d->state = state;
-	snprintf(d->type, sizeof(d->type), "%s", c->a->type);
-	for (char *p = d->type; *p != '\0'; p++) {
-		if (*p >= 'a' && *p <= 'z')
-			*p = (char)(*p - 32);
-	}
+	(void)clientid_type_upper(c->a->type, strlen(c->a->type), d->type);
 	d->label[0] = '\0';
 	d->first_seen = c->now;
 	d->seen_day = c->now;

@@ -398,11 +398,7 @@ static int register_txn(struct policydb *db, void *txn, void *vctx)
 		d.seen_day = (uint32_t)c->now;
 	}
 	d.state = c->state;
-	snprintf(d.type, sizeof(d.type), "%s", c->type);
-	for (char *p = d.type; *p != '\0'; p++) {
-		if (*p >= 'a' && *p <= 'z')
-			*p = (char)(*p - 32);
-	}
+	snprintf(d.type, sizeof(d.type), "%s", c->type); /* upper case already */
 	if (c->label != NULL)
 		snprintf(d.label, sizeof(d.label), "%s", c->label);
 	size_t vlen = pdb_device_encode(&d, val);
@@ -417,12 +413,17 @@ int policydb_device_register(struct policydb *db, const char *account, const cha
 {
 	if (check_account(db, account) != 0 || (label != NULL && check_label(db, label) != 0))
 		return CLIENTID_E_INVAL;
-	if (clientid_type_check(type, strlen(type)) != 0) {
+	char upper[CLIENTID_TYPE_MAX + 1];
+	if (clientid_type_upper(type, strlen(type), upper) != 0) {
 		snprintf(db->err, sizeof(db->err), "'%s': not a client-id-type", type);
 		return CLIENTID_E_INVAL;
 	}
-	struct change_ctx c = {
-	    .account = account, .fp = fp, .state = state, .type = type, .label = label, .now = now};
+	struct change_ctx c = {.account = account,
+	                       .fp = fp,
+	                       .state = state,
+	                       .type = upper,
+	                       .label = label,
+	                       .now = now};
 	return pdb_with_txn(db, PDB_TXN_DURABLE, register_txn, &c);
 }
 

@@ -357,13 +357,8 @@ static int parse_device(json_object *o, struct import_item *it)
 		return -1;
 	if (get_string(o, "state", &s) != 1 || clientid_device_state_parse(s, &d->state) != 0)
 		return -1;
-	if (get_string(o, "type", &s) != 1 || clientid_type_check(s, strlen(s)) != 0)
+	if (get_string(o, "type", &s) != 1 || clientid_type_upper(s, strlen(s), d->type) != 0)
 		return -1;
-	snprintf(d->type, sizeof(d->type), "%s", s);
-	for (char *p = d->type; *p != '\0'; p++) {
-		if (*p >= 'a' && *p <= 'z')
-			*p = (char)(*p - 32);
-	}
 	int r = get_string(o, "label", &s);
 	if (r < 0 || (r == 1 && strlen(s) > CLIENTID_LABEL_MAX))
 		return -1;

@@ -149,6 +149,31 @@ static void test_args(void)
 	CU_ASSERT_EQUAL(clientid_args_parse(NULL, 0, 0, &t, &k), CLIENTID_E_ARGS);
 }
 
+static void test_type_upper(void)
+{
+	const struct {
+		const char *in;
+		size_t len;
+		int expected;
+		const char *out;
+	} cases[] = {
+	    {S("uuid"), 0, "UUID"},
+	    {S("Tbird-Uuid-09"), 0, "TBIRD-UUID-09"},
+	    {type16, 16, 0, "ABCDEFGHIJ-12345"},
+	    {type17, 17, CLIENTID_E_TYPE, NULL},
+	    {S(""), CLIENTID_E_TYPE, NULL},
+	    {S("device_id"), CLIENTID_E_TYPE, NULL},
+	    {S("uu\0id"), CLIENTID_E_TYPE, NULL},
+	};
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		char out[CLIENTID_TYPE_MAX + 1] = "untouched";
+		char *p = guard_dup(cases[i].in, cases[i].len);
+		CU_ASSERT_EQUAL(clientid_type_upper(p, cases[i].len, out), cases[i].expected);
+		CU_ASSERT_STRING_EQUAL(out, cases[i].out != NULL ? cases[i].out : "untouched");
+		guard_free(p, cases[i].len);
+	}
+}
+
 /* Every one-byte value, alone, in the type and in the token. */
 static void test_every_byte(void)
 {
@@ -165,9 +190,8 @@ void register_grammar(void);
 void register_grammar(void)
 {
 	static const struct unit_test tests[] = {
-	    {"type", test_type}, {"token", test_token},
-	    {"args", test_args}, {"every byte", test_every_byte},
-	    {NULL, NULL},
+	    {"type", test_type}, {"token", test_token},           {"type upper", test_type_upper},
+	    {"args", test_args}, {"every byte", test_every_byte}, {NULL, NULL},
 	};
 	unit_add_suite("grammar", tests);
 }
