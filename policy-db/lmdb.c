@@ -181,8 +181,10 @@ static int part_open(struct lmdb_be *be, struct part *p, const char *name, int r
 	mdb_env_set_maxdbs(p->env, PDB_T_COUNT_);
 	mdb_env_set_maxreaders(p->env, MAX_READERS);
 	mdb_env_set_mapsize(p->env, params->map_size);
-	/* No MDB_WRITEMAP: with it, writers of the crash test died of SIGBUS
-	 * (tests/policy-db/test_stress.c, crash rounds). */
+	/* No MDB_WRITEMAP: with it, every mdb_env_open() ftruncate()s the file
+	 * to its own map size, so an opener configured with a smaller map_size
+	 * shrinks the file under processes that grew theirs, which then die of
+	 * SIGBUS (regression: test_map_grows in tests/policy-db/test_store.c). */
 	unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | (routine ? MDB_NOSYNC : 0);
 	/* Group read-write whatever the caller's umask: dovecot and Debian-exim
 	 * share the store through group clientid. */

@@ -269,6 +269,16 @@ static void test_map_grows(void)
 	/* A second process adopts the grown map. */
 	struct policydb *db2 = fixture_open(&f, POLICYDB_NO_ALERTS);
 	CU_ASSERT_EQUAL(decide(db2, "late", 5, 1, T0, &v), 0);
+	/* Regression, routine store opened with MDB_WRITEMAP: an opener whose
+	 * configured map_size (1M) is below the grown map shrank the file with
+	 * ftruncate(), and the first handle died of SIGBUS when it next wrote new
+	 * pages past the new end (crash rounds of test_stress.c). */
+	errors = 0;
+	for (unsigned i = 0; i < 5000; i++) {
+		snprintf(account, sizeof(account), "user%u@example.org", i % 1000);
+		errors += decide(db, account, 200000 + i, 0, T0 + 1, &v) != 0;
+	}
+	CU_ASSERT_EQUAL(errors, 0);
 	policydb_deinit(&db2);
 	policydb_deinit(&db);
 	fixture_remove(&f);
