@@ -847,32 +847,24 @@ static int prune_touch_cb(void *vctx, const void *key, size_t klen, const void *
 	 * devices go with their record. */
 	if (!older(c->now, d.last_seen, c->db->cfg.device_accounts_window))
 		return 0;
+	/* Seek the account's durable devices on the first 16 fingerprint bytes. */
 	size_t alen = klen - PDB_FP_ROUTINE;
 	uint8_t dkey[PDB_DEVKEY_MAX];
 	memcpy(dkey, (const uint8_t *)key + PDB_FP_ROUTINE, alen);
 	dkey[alen] = 0;
-	/* A durable record matches on its first 16 fingerprint bytes. */
 	memcpy(dkey + alen + 1, key, PDB_FP_ROUTINE);
-	int found = 0;
-	{
-		/* Seek the account's devices with this prefix. */
-		struct resolve_ctx r;
-		memset(&r, 0, sizeof(r));
-		char account[CLIENTID_ACCOUNT_MAX + 1];
-		memcpy(account, dkey, alen);
-		account[alen] = '\0';
-		r.account = account;
-		memcpy(r.prefix, key, PDB_FP_ROUTINE);
-		r.nibbles = 2 * PDB_FP_ROUTINE;
-		int ret = c->db->ops->scan(c->txn, PDB_T_DEVICES, dkey, alen + 1 + PDB_FP_ROUTINE,
-		                           alen + 1 + PDB_FP_ROUTINE, resolve_cb, &r);
-		if (ret < 0)
-			return ret;
-		found = r.matches > 0;
-	}
-	if (found)
-		return 0;
-	return keylist_add(&c->touches, key, klen);
+	char account[CLIENTID_ACCOUNT_MAX + 1];
+	memcpy(account, dkey, alen + 1);
+	struct resolve_ctx r;
+	memset(&r, 0, sizeof(r));
+	r.account = account;
+	memcpy(r.prefix, key, PDB_FP_ROUTINE);
+	r.nibbles = 2 * PDB_FP_ROUTINE;
+	int ret = c->db->ops->scan(c->txn, PDB_T_DEVICES, dkey, alen + 1 + PDB_FP_ROUTINE,
+	                           alen + 1 + PDB_FP_ROUTINE, resolve_cb, &r);
+	if (ret < 0)
+		return ret;
+	return r.matches > 0 ? 0 : keylist_add(&c->touches, key, klen);
 }
 
 static int prune_event_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
