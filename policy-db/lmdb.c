@@ -45,6 +45,8 @@ struct lmdb_be {
 	char err[CLIENTID_ERRBUF_SIZE];
 };
 
+static int routine_resize(struct lmdb_be *be, struct part *p, int grow);
+
 struct lmdb_txn {
 	struct lmdb_be *be;
 	MDB_txn *txn[2];
@@ -163,6 +165,37 @@ static int open_dbis(struct lmdb_be *be, struct part *p, int routine)
 	return 0;
 }
 
+static void part_close(struct part *p)
+{
+	if (p->env != NULL)
+		mdb_env_close(p->env);
+	p->env = NULL;
+}
+
+/* The routine part is disposable (see above), so it takes MDB_WRITEMAP:
+ * commits write into the map instead of copying pages. But LMDB then
+ * ftruncate()s the file to the map size at every open and resize, and a page
+ * of a shared mapping past the end of its file, or of a sparse file on a full
+ * disk, kills the process that touches it with SIGBUS. So:
+ * - the file never shrinks: routine.mdb is opened, and grown, only under the
+ *   routine.boot-lock flock, with a map no smaller than the file
+ *   (regression: test_map_grows in tests/policy-db/test_store.c);
+ * - every page of the map is allocated on disk, here, so a full disk is
+ *   CLIENTID_E_STORE_FULL at open or growth, never a signal at a commit. */
+static int routine_map_backed(struct lmdb_be *be, struct part *p)
+{
+	int fd;
+	MDB_envinfo info;
+	if (mdb_env_get_fd(p->env, &fd) != 0 || mdb_env_info(p->env, &info) != 0)
+		return lmdb_error(be, p, EINVAL, "map");
+	int rc = posix_fallocate(fd, 0, (off_t)info.me_mapsize);
+	if (rc == 0)
+		return 0;
+	snprintf(be->err, sizeof(be->err), "%s: cannot allocate %zu bytes: %s", p->file,
+	         info.me_mapsize, strerror(rc));
+	return rc == ENOSPC || rc == EDQUOT ? CLIENTID_E_STORE_FULL : CLIENTID_E_IO;
+}
+
 static int part_open(struct lmdb_be *be, struct part *p, const char *name, int routine,
                      const struct policydb_backend_params *params)
 {
@@ -180,12 +213,13 @@ static int part_open(struct lmdb_be *be, struct part *p, const char *name, int r
 		return lmdb_error(be, p, rc, "create environment");
 	mdb_env_set_maxdbs(p->env, PDB_T_COUNT_);
 	mdb_env_set_maxreaders(p->env, MAX_READERS);
-	mdb_env_set_mapsize(p->env, params->map_size);
-	/* No MDB_WRITEMAP: with it, every mdb_env_open() ftruncate()s the file
-	 * to its own map size, so an opener configured with a smaller map_size
-	 * shrinks the file under processes that grew theirs, which then die of
-	 * SIGBUS (regression: test_map_grows in tests/policy-db/test_store.c). */
-	unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | (routine ? MDB_NOSYNC : 0);
+	/* The routine part never shrinks: see routine_map_backed(). */
+	size_t map_size = params->map_size;
+	if (routine && existed && (uint64_t)st.st_size > map_size)
+		map_size = (size_t)st.st_size;
+	mdb_env_set_mapsize(p->env, map_size);
+	unsigned flags =
+	    MDB_NOSUBDIR | MDB_NOTLS | (routine ? MDB_NOSYNC | MDB_WRITEMAP | MDB_MAPASYNC : 0);
 	/* Group read-write whatever the caller's umask: dovecot and Debian-exim
 	 * share the store through group clientid. */
 	mode_t old = umask(0007);
@@ -203,16 +237,13 @@ static int part_open(struct lmdb_be *be, struct part *p, const char *name, int r
 		set_group_mode(p->file);
 		set_group_mode(lock);
 	}
+	if (routine && (rc = routine_map_backed(be, p)) != 0) {
+		part_close(p);
+		return rc;
+	}
 	int dead;
 	mdb_reader_check(p->env, &dead);
 	return open_dbis(be, p, routine);
-}
-
-static void part_close(struct part *p)
-{
-	if (p->env != NULL)
-		mdb_env_close(p->env);
-	p->env = NULL;
 }
 
 /* Returns 1 when routine.mdb was written during this boot (or is new). */
@@ -231,13 +262,13 @@ static int routine_boot_matches(struct lmdb_be *be, const char *boot_id)
 	return match ? (absent ? 2 : 1) : 0;
 }
 
-static int routine_open(struct lmdb_be *be, const struct policydb_backend_params *params)
+/* Takes routine.boot-lock in dir, under which routine.mdb is opened, thrown
+ * away after a reboot, and grown. Returns its descriptor, or a negative
+ * CLIENTID_E_* code with be->err set. */
+static int routine_lock(struct lmdb_be *be, const char *dir)
 {
-	char boot_id[BOOT_ID_LEN + 1];
-	if (read_boot_id(params->boot_id, boot_id) != 0)
-		boot_id[0] = '\0';
 	char lockfile[CLIENTID_PATH_MAX + 32];
-	snprintf(lockfile, sizeof(lockfile), "%s/routine.boot-lock", params->path);
+	snprintf(lockfile, sizeof(lockfile), "%s/routine.boot-lock", dir);
 	mode_t old = umask(0007);
 	int lfd = open(lockfile, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
 	umask(old);
@@ -250,10 +281,27 @@ static int routine_open(struct lmdb_be *be, const struct policydb_backend_params
 		                                 : CLIENTID_E_IO;
 	}
 	set_group_mode(lockfile);
-	struct part *p = &be->part[PART_ROUTINE];
-	int ret = 0;
 	while (flock(lfd, LOCK_EX) != 0 && errno == EINTR)
 		;
+	return lfd;
+}
+
+static void routine_unlock(int lfd)
+{
+	flock(lfd, LOCK_UN);
+	close(lfd);
+}
+
+static int routine_open(struct lmdb_be *be, const struct policydb_backend_params *params)
+{
+	char boot_id[BOOT_ID_LEN + 1];
+	if (read_boot_id(params->boot_id, boot_id) != 0)
+		boot_id[0] = '\0';
+	int lfd = routine_lock(be, params->path);
+	if (lfd < 0)
+		return lfd;
+	struct part *p = &be->part[PART_ROUTINE];
+	int ret = 0;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		ret = part_open(be, p, "routine", 1, params);
 		if (ret != 0 || boot_id[0] == '\0')
@@ -286,8 +334,7 @@ static int routine_open(struct lmdb_be *be, const struct policydb_backend_params
 		ret = lmdb_error(be, p, rc, "record boot id");
 		break;
 	}
-	flock(lfd, LOCK_UN);
-	close(lfd);
+	routine_unlock(lfd);
 	return ret;
 }
 
@@ -358,7 +405,13 @@ static int txn_begin_part(struct lmdb_be *be, struct part *p, int write, MDB_txn
 			return 0;
 		if (tries < 3 && rc == MDB_MAP_RESIZED) {
 			/* Another process grew the map: adopt its size. */
-			mdb_env_set_mapsize(p->env, 0);
+			if (p == &be->part[PART_ROUTINE]) {
+				int ret = routine_resize(be, p, 0);
+				if (ret != 0)
+					return ret;
+			} else {
+				mdb_env_set_mapsize(p->env, 0);
+			}
 			continue;
 		}
 		if (tries < 3 && rc == MDB_READERS_FULL) {
@@ -545,6 +598,45 @@ static int be_append(void *vtxn, enum policydb_table tab, const void *val, size_
 	return 0;
 }
 
+/* Sets the map of a part to at least size, or to twice its current size
+ * when size is 0. */
+static int part_resize(struct lmdb_be *be, struct part *p, size_t size)
+{
+	MDB_envinfo info;
+	mdb_env_info(p->env, &info);
+	if (size == 0)
+		size = info.me_mapsize * 2;
+	int rc = mdb_env_set_mapsize(p->env, size);
+	return rc == 0 ? 0 : lmdb_error(be, p, rc, "resize map");
+}
+
+/* The routine part's only way to change its map (see routine_map_backed()):
+ * under routine.boot-lock, to the file's size, which is the largest any
+ * process has set, or to twice the current map if grow is set and that is
+ * larger. */
+static int routine_resize(struct lmdb_be *be, struct part *p, int grow)
+{
+	int lfd = routine_lock(be, be->dir);
+	if (lfd < 0)
+		return lfd;
+	struct stat st;
+	MDB_envinfo info;
+	int ret;
+	if (stat(p->file, &st) != 0) {
+		ret = lmdb_error(be, p, errno, "stat");
+	} else {
+		mdb_env_info(p->env, &info);
+		size_t size = (size_t)st.st_size;
+		if (grow && info.me_mapsize * 2 > size)
+			size = info.me_mapsize * 2;
+		ret = part_resize(be, p, size);
+	}
+	if (ret == 0)
+		ret = routine_map_backed(be, p);
+	routine_unlock(lfd);
+	return ret;
+}
+
 static int be_grow(void *vbe)
 {
 	struct lmdb_be *be = vbe;
@@ -553,12 +645,9 @@ static int be_grow(void *vbe)
 		struct part *p = &be->part[i];
 		if (!p->full)
 			continue;
-		MDB_envinfo info;
-		mdb_env_info(p->env, &info);
-		size_t next = info.me_mapsize * 2;
-		int rc = mdb_env_set_mapsize(p->env, next);
-		if (rc != 0)
-			return lmdb_error(be, p, rc, "grow map");
+		int ret = i == PART_ROUTINE ? routine_resize(be, p, 1) : part_resize(be, p, 0);
+		if (ret != 0)
+			return ret;
 		p->full = 0;
 		grown = 1;
 	}
