@@ -12,7 +12,7 @@ PACKAGE_LISTS = $(wildcard */packages.txt tests/*/packages.txt tests/e2e/*/packa
 C_SOURCES     = $(shell git ls-files '*.c' '*.h' | grep -v '^exim-module/patches/')
 NO_SERVERS    = -Ddovecot=disabled -Dexim=disabled -De2e=false
 
-.PHONY: all deps build exim test unit-sanitize fuzz-smoke format format-check clean
+.PHONY: all deps build exim test demo unit-sanitize fuzz-smoke format format-check clean
 
 all: build
 
@@ -35,6 +35,12 @@ test: deps format-check exim build
 	@echo "== summary of the main run (CUnit, then meson)"
 	@sed -n '/Run Summary/,/asserts/p' $(BUILD)/meson-logs/testlog.txt
 	@grep -E '^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout): ' $(BUILD)/meson-logs/testlog.txt
+
+# A scripted session against a real Dovecot and the patched Exim on
+# loopback; KEEP=1 leaves them running and says how to connect and stop.
+demo: deps exim build
+	CLIENTID_EXIM="$$(exim-module/build-exim path 2>/dev/null)" \
+		python3 tests/demo/demo.py --build-dir $(BUILD) $(if $(filter-out 0,$(KEEP)),--keep)
 
 # The unit and corpus suites again under ASan and UBSan.
 unit-sanitize:
