@@ -163,7 +163,7 @@ static int list_cb(void *vctx, const struct policydb_device_info *d)
 	struct list_ctx *c = vctx;
 	if (c->n++ == 0 && c->arr == NULL)
 		printf("%-12s  %-8s  %-16s  %-20s  %-15s  %-5s  %6s  %6s  %s\n", "DEVICE", "STATE",
-		       "TYPE", "LAST SEEN", "LAST IP", "PROTO", "OK", "FAILED", "LABEL");
+		       "TYPE", "LAST SEEN", "LAST IP", "PROTO", "PW OK", "PW BAD", "LABEL");
 	if (c->arr != NULL)
 		json_object_array_add(c->arr, device_json(d));
 	else
@@ -220,7 +220,7 @@ static int cmd_show(void)
 	fmt_time(info.touched ? info.device.last_seen : info.device.seen_day, t2);
 	printf("account:      %s\nfingerprint:  %s\nstate:        %s\ntype:         %s\n"
 	       "label:        %s\nfirst seen:   %s\nlast seen:    %s\nlast address: %s\n"
-	       "last via:     %s\nsuccesses:    %u\nfailures:     %u\n",
+	       "last via:     %s\npassword ok:  %u\npassword bad: %u\n",
 	       o.args[0], hex,
 	       info.durable ? clientid_device_state_name(info.device.state) : "unknown",
 	       info.device.type, info.device.label, t1, t2, ip[0] ? ip : "-",
