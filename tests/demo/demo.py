@@ -316,7 +316,9 @@ def scenario(bins, ps, ex, res):
 
     heading(4, "The administrator looks at the account's devices")
     say("The phone is now listed as 'pending': it waits for the administrator "
-        "(or the user) to approve it. DEVICE is the start of the fingerprint.")
+        "(or the user) to approve it. DEVICE is the start of the fingerprint. "
+        "PW OK counts right passwords, also those the policy refused, as "
+        "here; PW BAD counts wrong ones.")
     ctl(bins, ps, "label", ACCOUNT, fp_phone, "phone")
     rows = device_rows(ctl(bins, ps, "list", ACCOUNT))
     res.check(4, rows.get(fp_laptop) == "trusted" and rows.get(fp_phone) == "pending",
