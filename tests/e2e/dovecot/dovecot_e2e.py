@@ -32,6 +32,9 @@ import time
 import traceback
 import uuid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from e2e_common import free_port, make_cert  # noqa: E402,F401
+
 DOVECOT = "/usr/sbin/dovecot"
 PLUGIN_FILE = "lib95_clientid_plugin.so"
 SKIP = 77
@@ -54,12 +57,6 @@ SPECIAL_TOKENS = {
 
 # --------------------------------------------------------------------------
 # Dovecot instance
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class Dovecot:
     """One scratch Dovecot. enable=None leaves CLIENTID_IMAP_ENABLE unset
@@ -99,13 +96,6 @@ class Dovecot:
             f.write(text)
         os.chmod(p, mode)
         return p
-
-    def _make_cert(self):
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=localhost", "-keyout", self.path("key.pem"),
-             "-out", self.path("cert.pem")],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def _conf(self):
         env = "$import_environment"
@@ -200,7 +190,7 @@ protocol imap {{
         for d in ("mail", "home"):
             os.makedirs(self.path(d), exist_ok=True)
             shutil.chown(self.path(d), "nobody", "nogroup")
-        self._make_cert()
+        make_cert(self.path(), "localhost")
         self._write("passwd", "joe:{PLAIN}password\nalice:{PLAIN}alicepw\n")
         lines = ["bob+UUID+%s:{PLAIN}bobpw" % BOB_TOKEN]
         for user, (typ, tok) in SPECIAL_TOKENS.items():

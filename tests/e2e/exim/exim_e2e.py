@@ -28,6 +28,9 @@ import tempfile
 import time
 import traceback
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from e2e_common import free_port, make_cert  # noqa: E402,F401
+
 SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -55,12 +58,6 @@ def expect(reply, code, what):
         raise TestFailure(f"{what}: expected {code}, got {got} {text!r}")
     print(f"  ok: {what} -> {got} {text.splitlines()[0] if text else ''}")
     return text
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def b64(s):
@@ -172,12 +169,7 @@ class Exim:
         with open(os.path.join(self.dir, "passwd"), "w") as f:
             for u, p in USERS.items():
                 f.write(f"{u}: {p}\n")
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=server.example.com",
-             "-keyout", os.path.join(self.dir, "key.pem"),
-             "-out", os.path.join(self.dir, "cert.pem")],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        make_cert(self.dir, "server.example.com")
         pw = pwd.getpwnam(EXIM_USER)
         for sub in ("spool", "log"):
             os.makedirs(os.path.join(self.dir, sub))
