@@ -218,8 +218,21 @@ class Exim:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        # Connection processes are children of the daemon; give them a moment.
-        time.sleep(0.2)
+        # Connection processes outlive the daemon and may still write its
+        # log: wait for every process run with our configuration to end.
+        deadline = time.time() + 5
+        while self.processes() and time.time() < deadline:
+            time.sleep(0.1)
+        for pid in self.processes():
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+    def processes(self):
+        """PIDs of the processes whose command line names our scratch dir."""
+        out = subprocess.run(["pgrep", "-f", self.dir], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
 
     def cleanup(self, keep):
         if keep:
