@@ -134,7 +134,7 @@ passdb {{
 
 # The block of policy_e2e's template that turns Dovecot's per-IP auth
 # penalty off (it is the test's choice there; here it is a flag).
-PENALTY_OFF_RE = re.compile(r"# test only: no per-IP auth penalty.*?\n}\n}\n", re.S)
+PENALTY_OFF_RE = re.compile(r"# test only: no per-IP auth penalty.*?\n  }\n}\n", re.S)
 
 
 def hash_password(pw):
@@ -238,9 +238,18 @@ class Setup:
                 raise RuntimeError("unexpected Exim configuration from the harness")
             conf = conf.replace(own, "CLIENTID_CONF = %s" % self.policy_conf)
             if self.ip_defences:
-                conf = conf.replace(main_inc, main_inc + "\nacl_smtp_quit = acl_ip_quit\n"
-                                    "acl_smtp_notquit = acl_ip_quit\n"
-                                    "acl_smtp_auth = acl_ip_and_clientid_auth\n")
+                # the snippet sets acl_smtp_auth, which Exim takes once:
+                # inline it with the AUTH ACL renamed to one running both
+                with open(os.path.join(xp.SNIPPETS, "conf.d", "main",
+                                       "04_clientid_options")) as f:
+                    main = f.read()
+                if "acl_smtp_auth = acl_clientid_auth\n" not in main:
+                    raise RuntimeError("unexpected main/04_clientid_options")
+                main = main.replace("acl_smtp_auth = acl_clientid_auth\n",
+                                    "acl_smtp_auth = acl_ip_and_clientid_auth\n"
+                                    "acl_smtp_quit = acl_ip_quit\n"
+                                    "acl_smtp_notquit = acl_ip_quit\n")
+                conf = conf.replace(main_inc, main)
                 conf = conf.replace(acl_inc, acl_inc + "\n" + EXIM_IP_RATELIMIT_ACL
                                     + EXIM_BOTH_AUTH_ACL)
         else:
