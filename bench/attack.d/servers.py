@@ -167,10 +167,26 @@ class Setup:
         self.ip_defences = kind == "baseline" if ip_defences is None else ip_defences
         # (the harnesses make and remove their own folders in /tmp: Dovecot's
         # unix socket paths must stay short)
-        if kind == "baseline":
-            self._baseline()
-        else:
-            self._clientid(require_clientid)
+        self.dovecot = self.exim = None
+        try:
+            if kind == "baseline":
+                self._baseline()
+            else:
+                self._clientid(require_clientid)
+        except BaseException:
+            self._remove_partial()
+            raise
+
+    def _remove_partial(self):
+        """A set-up that failed half-way leaves no folder behind."""
+        if self.exim is not None:
+            self.exim.cleanup(self.keep)
+        if self.ps is not None:
+            self.ps.cleanup()
+        elif self.dovecot is not None:
+            self.dovecot.cleanup()
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- Dovecot ----------------------------------------------------------
 
@@ -265,6 +281,7 @@ class Setup:
         r = subprocess.run([self.bins.exim, "-C", ex.conf, "-bV"], capture_output=True,
                            text=True)
         if r.returncode != 0:
+            ex.cleanup(self.keep)
             raise RuntimeError("exim -bV refuses the %s configuration: %s"
                                % (self.kind, (r.stdout + r.stderr)[-800:]))
         return ex
