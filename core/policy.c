@@ -268,6 +268,24 @@ static int attempt_valid(const struct clientid_attempt *a)
 	return clientid_account_check(a->account) == 0;
 }
 
+/* Whether the attempt also counts as its address: clients without a client
+ * id, and devices the account does not trust (unknown or pending), so that a
+ * fresh random token with every attempt is limited like no token at all.
+ * Trusted devices never are: they are what lets one device through while its
+ * carrier-grade NAT address is locked. A precheck without an account cannot
+ * tell, and leaves it to the decision after the password. */
+static int keyed_by_ip(const struct ctx *c)
+{
+	const struct clientid_history *h = c->h;
+	if (c->a->ip.family == 0)
+		return 0;
+	if (!c->used)
+		return 1;
+	if (c->a->account == NULL)
+		return 0;
+	return (h->have & CLIENTID_HAVE_DEVICE) == 0 || h->device.state != CLIENTID_DEV_TRUSTED;
+}
+
 /* The refusals that hold whatever the password: revocations, blocks, type
  * lists, requirements, failure limits, walking devices, travel, attack.
  * Returns the first reason that applies, or CLIENTID_R_ALLOWED. Side
@@ -293,9 +311,6 @@ static enum clientid_reason refusals(struct ctx *c)
 	if (c->used && cfg->device_fail_limit != 0 &&
 	    window_count(&h->dev_fail, c->now, cfg->device_fail_window) >= cfg->device_fail_limit)
 		return CLIENTID_R_DEVICE_FAIL_LIMIT;
-	if (!c->used && a->ip.family != 0 && cfg->ip_fail_limit != 0 &&
-	    window_count(&h->ip_fail, c->now, cfg->ip_fail_window) >= cfg->ip_fail_limit)
-		return CLIENTID_R_IP_FAIL_LIMIT;
 	if (c->used && have_account && cfg->device_max_accounts != 0 &&
 	    h->device_accounts >= cfg->device_max_accounts) {
 		/* This account makes one more than the limit: one device walking
@@ -306,6 +321,11 @@ static enum clientid_reason refusals(struct ctx *c)
 		}
 		return CLIENTID_R_MANY_ACCOUNTS;
 	}
+	/* After the device's own checks, so that a walking device is still
+	 * blocked while its address is locked. */
+	if (keyed_by_ip(c) && cfg->ip_fail_limit != 0 &&
+	    window_count(&h->ip_fail, c->now, cfg->ip_fail_window) >= cfg->ip_fail_limit)
+		return CLIENTID_R_IP_FAIL_LIMIT;
 	if (c->used && a->auth == CLIENTID_AUTH_SUCCESS && cfg->travel_window != 0 &&
 	    (h->have & CLIENTID_HAVE_TOUCH) != 0 && c->now >= h->device.last_seen &&
 	    c->now - h->device.last_seen < cfg->travel_window &&
@@ -399,14 +419,14 @@ static void count_failure(struct ctx *c)
 {
 	const struct clientid_config *cfg = c->cfg;
 	struct clientid_outcome *out = c->out;
-	const struct clientid_attempt *a = c->a;
 	if (c->used) {
 		out->dev_fail = c->h->dev_fail;
 		window_add(&out->dev_fail, c->now, cfg->device_fail_window);
 		out->updates |= CLIENTID_UPD_DEV_FAIL;
 		if (cfg->device_fail_limit != 0 && out->dev_fail.count == cfg->device_fail_limit)
 			add_event(c, CLIENTID_EV_LOCKOUT, CLIENTID_R_DEVICE_FAIL_LIMIT);
-	} else if (a->ip.family != 0) {
+	}
+	if (keyed_by_ip(c)) {
 		out->ip_fail = c->h->ip_fail;
 		window_add(&out->ip_fail, c->now, cfg->ip_fail_window);
 		out->updates |= CLIENTID_UPD_IP_FAIL;

@@ -24,6 +24,16 @@ static int decide(struct policydb *db, const char *account, unsigned dev, int ok
 	return policydb_decide(db, &a, v);
 }
 
+/* decide() from another address than the fixture's 192.0.2.10. */
+static int decide_from(struct policydb *db, const char *ip, const char *account, unsigned dev,
+                       int ok, uint64_t now, struct clientid_verdict *v)
+{
+	struct clientid_fp fp;
+	struct clientid_attempt a = fixture_attempt(account, dev, ok, now, &fp);
+	CU_ASSERT_EQUAL_FATAL(clientid_ip_parse(ip, &a.ip), 0);
+	return policydb_decide(db, &a, v);
+}
+
 static struct clientid_fp fp_of(unsigned dev)
 {
 	struct clientid_fp fp;
@@ -156,8 +166,10 @@ static void test_precheck_and_limits(void)
 	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
 	struct clientid_verdict v;
 	struct clientid_fp fp;
+	/* Each part from its own address: failures of unknown devices count
+	 * toward their address too. */
 	for (int i = 0; i < 3; i++)
-		CU_ASSERT_EQUAL(decide(db, "fay", 9, 0, T0 + (unsigned)i, &v), 0);
+		CU_ASSERT_EQUAL(decide_from(db, "192.0.2.9", "fay", 9, 0, T0 + (unsigned)i, &v), 0);
 	struct clientid_attempt a = fixture_attempt(NULL, 9, 0, T0 + 5, &fp);
 	a.auth = CLIENTID_AUTH_PRECHECK;
 	CU_ASSERT_EQUAL(policydb_precheck(db, &a, &v), 0);
@@ -175,12 +187,23 @@ static void test_precheck_and_limits(void)
 		CU_ASSERT_EQUAL(decide(db, "gus", 0, 0, T0 + (unsigned)i, &v), 0);
 	CU_ASSERT_EQUAL(decide(db, "gus", 0, 1, T0 + 3, &v), 0);
 	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_IP_FAIL_LIMIT);
+	/* The locked address refuses an unknown device with the right password
+	 * (a fresh random token each time is no way around the limit), and lets
+	 * a trusted device through (the CGNAT case). */
+	CU_ASSERT_EQUAL(decide(db, "gus", 12, 1, T0 + 3, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_DENY);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_IP_FAIL_LIMIT);
+	CU_ASSERT_EQUAL(decide_from(db, "192.0.2.12", "ivy", 13, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	CU_ASSERT_EQUAL(decide(db, "ivy", 13, 1, T0 + 3, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
 	/* one device on a third account is blocked site-wide */
-	CU_ASSERT_EQUAL(decide(db, "h1", 11, 0, T0, &v), 0);
-	CU_ASSERT_EQUAL(decide(db, "h2", 11, 0, T0, &v), 0);
-	CU_ASSERT_EQUAL(decide(db, "h3", 11, 0, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide_from(db, "192.0.2.11", "h1", 11, 0, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide_from(db, "192.0.2.11", "h2", 11, 0, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide_from(db, "192.0.2.11", "h3", 11, 0, T0, &v), 0);
 	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_MANY_ACCOUNTS);
-	CU_ASSERT_EQUAL(decide(db, "h1", 11, 1, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(decide_from(db, "192.0.2.11", "h1", 11, 1, T0 + 1, &v), 0);
 	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_BLOCKED);
 	unsigned n = 0;
 	struct clientid_fp d11 = fp_of(11);
