@@ -32,7 +32,6 @@ Exit status: 0 pass, 1 fail, 77 skipped (with the reason printed).
 import argparse
 import os
 import random
-import re
 import socket
 import ssl
 import subprocess
@@ -186,6 +185,16 @@ class Tally:
         self.lock = threading.Lock()
         self.counts = {}
         self.failures = []
+        self.stats = {}     # what was sent and what it had to get
+        self.notes = []
+
+    def count(self, key):
+        with self.lock:
+            self.stats[key] = self.stats.get(key, 0) + 1
+
+    def note(self, text):
+        with self.lock:
+            self.notes.append(text)
 
     def add(self, phase, ok, what=""):
         with self.lock:
@@ -271,6 +280,7 @@ def imap_random_worker(imap, verdicts, gen, n, tally, plaintext_share):
         try:
             if c is None:
                 tls = rng.random() >= plaintext_share
+                tally.count("imap connections")
                 # in clear, imap-login may wait for a literal ("{5+}" at
                 # the end): as for an unknown command, so wait less
                 c = imap.connect(tls=tls, starttls=tls and rng.random() < 0.3,
@@ -287,6 +297,7 @@ def imap_random_worker(imap, verdicts, gen, n, tally, plaintext_share):
             if not tls and not verb_mutated:
                 # one line per plaintext connection, against an unknown verb
                 want = imap.unknown_reply(tag, wire)
+                tally.count("imap lines in clear (reply compared with an unknown verb's)")
                 tally.expect("random", got == want and not any(" OK CLIENTID" in g for g in got),
                              "IMAP plaintext %r: got %r, unknown verb got %r" % (line, got,
                                                                                  want))
@@ -298,6 +309,7 @@ def imap_random_worker(imap, verdicts, gen, n, tally, plaintext_share):
             c = None
             continue
         if verb_mutated:
+            tally.count("imap lines with a mutated verb (some BAD)")
             # not a CLIENTID command: imap-login's own reply, some BAD
             tally.expect("random", got and (" BAD " in got[-1] or got[-1].startswith("* BYE")),
                          "IMAP %r: %r" % (line, got))
@@ -313,6 +325,9 @@ def imap_random_worker(imap, verdicts, gen, n, tally, plaintext_share):
         else:
             bad += 1
             want = [IMAP_BYE] if bad >= 3 else [tag + " " + dv.UNKNOWN_REPLY]
+        tally.count("imap lines over TLS, expected " + (
+            "OK" if want[0].endswith(dv.OK_REPLY) else "BYE (3rd BAD)" if want[0] == IMAP_BYE
+            else "BAD (already issued)" if done else "BAD"))
         tally.expect("random", got == want, "IMAP %r: got %r, want %r" % (line, got, want))
         if got != want or want[0] == IMAP_BYE or done:
             c.close()
@@ -427,11 +442,17 @@ def smtp_random_worker(smtp, verdicts, gen, n, tally, plaintext_share):
     s = None
     given = False
     tls = True
+    left = 0
     for _ in range(n):
         try:
+            if s is not None and left <= 0:
+                s.close()
+                s = None
             if s is None:
+                left = rng.randint(1, 40)   # lines on this connection
                 tls = rng.random() >= plaintext_share
                 s = SmtpConn(smtp.exim, tls=tls, starttls=tls and rng.random() < 0.3)
+                tally.count("smtp connections")
                 given = False
                 if tls and "CLIENTID" not in s.ehlo_text:
                     tally.add("random", False, "SMTP: CLIENTID not offered on TLS")
@@ -439,6 +460,7 @@ def smtp_random_worker(smtp, verdicts, gen, n, tally, plaintext_share):
             args, fresh = gen.args()
             wire = verb + b" " + args + gen.ending()
             line = wire[:-1]   # as the server reads it: up to the LF
+            left -= 1
             s.send(wire)
             code, text = s.reply()
         except (OSError, EOFError) as e:
@@ -446,6 +468,7 @@ def smtp_random_worker(smtp, verdicts, gen, n, tally, plaintext_share):
             s = None
             continue
         want = smtp_expect(verdicts, line, tls, given)
+        tally.count("smtp lines %s, expected %d" % ("over TLS" if tls else "in clear", want))
         tally.expect("random", code == want, "SMTP %r: got %r %r, want %r" % (line, code, text,
                                                                              want))
         if code != want or code is None:
@@ -696,7 +719,8 @@ def phase_starttls_imap(imap, tally):
         tally.expect(ph, ln.startswith("b1 OK"), "IMAP STARTTLS+CLIENTID: %r" % ln)
         try:
             imap_tls_wrap(c)
-        except (ssl.SSLError, OSError):
+        except (ssl.SSLError, OSError) as e:
+            tally.note("IMAP STARTTLS+CLIENTID in one packet: handshake failed (%s)" % e)
             tally.add(ph, True)   # the injected bytes broke the handshake
             c.close()
             return
@@ -736,7 +760,8 @@ def phase_starttls_imap(imap, tally):
         tally.expect(ph, ln.startswith("e1 OK"), "IMAP STARTTLS: %r" % ln)
         try:
             imap_tls_wrap(c)
-        except (ssl.SSLError, OSError):
+        except (ssl.SSLError, OSError) as e:
+            tally.note("IMAP STARTTLS+half a CLIENTID: handshake failed (%s)" % e)
             tally.add(ph, True)
             c.close()
             return
@@ -777,6 +802,8 @@ def phase_starttls_smtp(smtp, tally):
         s = SmtpConn(exim, tls=False)
         s.send(b"STARTTLS\r\nCLIENTID UUID " + tok + b"\r\n")
         code, text = s.reply()
+        tally.note("SMTP STARTTLS+CLIENTID in one packet: %r %s" % (code, text.splitlines()[0]
+                                                                  if text else ""))
         tally.expect(ph, code in (220, 554), "SMTP STARTTLS+CLIENTID: %r %r" % (code, text))
         if code != 220:
             s.close()
@@ -804,6 +831,7 @@ def phase_starttls_smtp(smtp, tally):
         # unknown in clear; with input pending Exim may call it a sync error
         tally.expect(ph, code in (500, 554), "SMTP CLIENTID+STARTTLS: %r %r" % (code, text))
         code2, text2 = s.reply()
+        tally.note("SMTP CLIENTID+STARTTLS in one packet: %r, then %r" % (code, code2))
         if code == 500 and code2 == 220:
             s.sock = exim.ctx().wrap_socket(s.sock)
             tally.expect(ph, s.cmd(b"EHLO h")[0] == 250, "SMTP EHLO")
@@ -889,8 +917,9 @@ def check_logs(dc, exims, tokens, tally):
         logs = e.logs()
         tally.expect("logs", not logs.get("paniclog"), "Exim paniclog: %r" %
                      logs.get("paniclog", b"")[:500])
-        tally.expect("logs", b"CLIENTID" in logs.get("mainlog", b""),
-                     "Exim mainlog has no CLIENTID lines (log_selector = +all)")
+    # the logs are really there and really read
+    tally.expect("logs", b"CLIENTID" in exims[0].logs().get("mainlog", b""),
+                 "Exim mainlog has no CLIENTID lines (log_selector = +all)")
     leaked = [t for t in tokens if t in dlog or any(t in d for e in exims
                                                    for d in e.logs().values())]
     tally.expect("logs", not leaked, "accepted tokens found in logs: %r" % leaked[:5])
@@ -908,6 +937,8 @@ def main():
     ap.add_argument("--lines", type=int, default=0,
                     help="random lines, both servers together (default 10000; --full 100000)")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--phases", default="random,slowloris,huge,nul,starttls,limits",
+                    help="comma-separated phases to run")
     ap.add_argument("--skip", default="")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
@@ -965,6 +996,9 @@ def main():
             ("limits", lambda: phase_limits(exims[1], tally)),
         ]
         for name, fn in phases:
+            if name not in a.phases.split(","):
+                print("# phase %-9s not run (--phases)" % name)
+                continue
             t = time.time()
             fn()
             imap.good_login(tally, name)
@@ -989,6 +1023,10 @@ def main():
         for e in exims:
             e.stop()
             e.cleanup(a.keep)
+    for k in sorted(tally.stats):
+        print("# count %-62s %6d" % (k, tally.stats[k]))
+    for n in tally.notes:
+        print("# note: " + n)
     for f in tally.failures:
         print("FAIL " + f)
     total_ok = sum(c[0] for c in tally.counts.values())
