@@ -674,7 +674,8 @@ def phase_nul(imap, smtp, verdicts, tally):
                 c.send(line + b"\r\n")
                 got = Imap.reply(c, "n1")
                 c.close()
-                want = ["n1 " + dv.UNKNOWN_REPLY] if tls else imap.unknown_reply("n1", line + b"\r\n")
+                want = (["n1 " + dv.UNKNOWN_REPLY] if tls
+                        else imap.unknown_reply("n1", line + b"\r\n"))
                 tally.expect("nul", not verdicts.imap(line + b"\r") and got == want and
                              not any(" OK CLIENTID" in g for g in got),
                              "IMAP %r tls=%s: got %r, want %r" % (line, tls, got, want))
@@ -918,7 +919,11 @@ def start_exim(binary, limits):
     if limits:
         with open(e.conf) as f:
             conf = f.read()
-        conf = conf.replace("\nacl_smtp_clientid = ", "\n" + EXIM_LIMITS + "acl_smtp_clientid = ", 1)
+        # main options, before the first ACL setting of the harness's file
+        conf = conf.replace("\nacl_smtp_clientid = ",
+                            "\n" + EXIM_LIMITS + "acl_smtp_clientid = ", 1)
+        if EXIM_LIMITS not in conf:
+            raise RuntimeError("the Exim harness's configuration changed: no acl_smtp_clientid")
         with open(e.conf, "w") as f:
             f.write(conf)
     return e.start()
