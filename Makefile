@@ -5,6 +5,7 @@ BUILD        ?= build
 SAN_BUILD    ?= build-san
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 30
+FUZZ_RUNS    ?= 10000000
 MESON_TEST   ?= meson test --print-errorlogs --num-processes 2
 
 # Every component lists the Debian packages it needs in its packages.txt.
@@ -12,7 +13,7 @@ PACKAGE_LISTS = $(wildcard */packages.txt tests/*/packages.txt tests/e2e/*/packa
 C_SOURCES     = $(shell git ls-files '*.c' '*.h' | grep -v '^exim-module/patches/')
 NO_SERVERS    = -Ddovecot=disabled -Dexim=disabled -De2e=false
 
-.PHONY: all deps build exim test demo unit-sanitize fuzz-smoke format format-check clean
+.PHONY: all deps build exim test demo unit-sanitize fuzz-smoke fuzz format format-check clean
 
 all: build
 
@@ -57,6 +58,15 @@ fuzz-smoke:
 		-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(FUZZ_BUILD)
 	tests/fuzz/run-smoke $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The campaign: FUZZ_RUNS executions of every target, two at a time, then
+# each corpus minimised into tests/fuzz/corpus/ (commit it). FUZZ_TARGETS=
+# names some of them.
+fuzz: deps exim
+	[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) $(NO_SERVERS) \
+		-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(FUZZ_BUILD)
+	tests/fuzz/run-campaign $(FUZZ_BUILD) $(FUZZ_RUNS) $(FUZZ_TARGETS)
 
 format:
 	clang-format -i $(C_SOURCES)

@@ -7,6 +7,8 @@
 #include <dirent.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Optional, as in libFuzzer: called once before the first input. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 static unsigned replay_file(const char *path)
 {
@@ -48,6 +50,8 @@ static unsigned replay(const char *path)
 int main(int argc, char **argv)
 {
 	unsigned n = 0;
+	if (LLVMFuzzerInitialize != NULL)
+		LLVMFuzzerInitialize(&argc, &argv);
 	for (int i = 1; i < argc; i++)
 		n += replay(argv[i]);
 	printf("%u passed, 0 failed\n", n);
