@@ -892,20 +892,24 @@ class Suite:
         seen = {}
 
         def fill():
-            with open(filler, "wb") as f:
+            fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
                 for chunk in (1 << 20, 1 << 16, 4096):
+                    buf = b"\0" * chunk
                     try:
                         while True:
-                            f.write(b"\0" * chunk)
-                            f.flush()
+                            os.write(fd, buf)
                     except OSError:
                         pass
-                try:
-                    os.fsync(f.fileno())
-                except OSError:
-                    pass
+            finally:
+                os.close(fd)
 
         def body(load):
+            st = os.statvfs(srv.fs)
+            print("   before: %d of %d bytes free; %s" % (
+                st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize,
+                ", ".join("%s %d KiB" % (n, os.stat(os.path.join(srv.store, n)).st_blocks // 2)
+                          for n in sorted(os.listdir(srv.store)))))
             fill()
             st = os.statvfs(srv.fs)
             print("   %s full: %d bytes free" % (srv.fs, st.f_bavail * st.f_frsize))
