@@ -424,9 +424,10 @@ class Tally:
         self.case = "soak"  # every phase belongs to one case
         self.phase = "soak"
 
-    def note(self, cls, proto, account, token, right, outcome):
+    def note(self, cls, proto, account, token, right, outcome, phase=None):
+        """phase: the one the attempt began in (default: the current one)."""
         with self.lock:
-            key = (cls, proto, self.case + ":" + self.phase)
+            key = (cls, proto, self.case + ":" + (phase or self.phase))
             self.replies[key][outcome.split(":")[0]] += 1
             if outcome.split(":")[0] not in ("ok", "refused", "tempfail"):
                 self.replies[key]["detail:" + outcome[:80]] += 1
@@ -499,8 +500,9 @@ class Load:
                 time.sleep(0.5)
 
     def _go(self, cls, proto, account, password, token, send=False):
+        phase = self.tally.phase
         out = attempt(self.srv, proto, account, password, token, send)
-        self.tally.note(cls, proto, account, token, password == pw(account), out)
+        self.tally.note(cls, proto, account, token, password == pw(account), out, phase)
         return out
 
     def w_legit(self, rng, proto, state):
