@@ -355,7 +355,7 @@ def smtp_attempt(srv, user, password, token, send=False):
         if r[0] == 535:
             return "refused"
         if r[0] in (454, 435):
-            return "tempfail"
+            return "tempfail:%d" % r[0]
         return "other:%d %s" % (r[0], r[1].decode("latin-1", "replace"))
     except (OSError, smtplib.SMTPException, ValueError) as e:
         return "pre:%s" % type(e).__name__
@@ -429,7 +429,7 @@ class Tally:
         with self.lock:
             key = (cls, proto, self.case + ":" + (phase or self.phase))
             self.replies[key][outcome.split(":")[0]] += 1
-            if outcome.split(":")[0] not in ("ok", "refused", "tempfail"):
+            if ":" in outcome:
                 self.replies[key]["detail:" + outcome[:80]] += 1
             if token is not None:
                 self.classes[token] = cls
@@ -707,8 +707,9 @@ class Suite:
     def after_fault(self, srv, tally, phase):
         """The common end of every fault case."""
         self.alive(srv)
-        srv.store_check()
-        self.ledger_present(srv)
+        print("   clientidctl check: " + srv.store_check().strip().replace("\n", "; "))
+        n = self.ledger_present(srv)
+        print("   %d synced decisions present" % n)
         got = tally.outcomes("legit", phase=phase)
         check(got["ok"] > 0, "no legitimate login succeeded after the fault: %r" % dict(got))
         bad = {k: v for k, v in got.items() if k != "ok"}
@@ -945,6 +946,8 @@ class Suite:
                     break
             seen["outs"] = outs
             print("   new devices on the full disk: %r" % dict(outs))
+            print("   legitimate SMTP replies: %r" % {k: v for k, v in tally.outcomes(
+                "legit", "smtp", "during").items() if k.startswith("detail")})
             os.unlink(filler)
         try:
             self.with_load(srv, tally, body)
@@ -1005,19 +1008,26 @@ class Suite:
                 seen["ctl"] = (p.returncode, (p.stderr or p.stdout).strip())
                 # new Exim connection processes open the store read-only
                 outs = collections.Counter()
-                for i in range(6):
+                codes = collections.Counter()
+
+                def legit(proto, key):
                     acct = random.choice(LEGIT)
-                    outs[("smtp", attempt(srv, "smtp", acct, pw(acct),
-                                          srv.legit_tokens[acct]))] += 1
-                # the running service keeps its open store; a restarted one
-                # opens it read-only
+                    out = attempt(srv, proto, acct, pw(acct), srv.legit_tokens[acct])
+                    outs[(key, out.split(":")[0])] += 1
+                    codes[out] += 1
+                for i in range(6):
+                    legit("smtp", "smtp")
+                # the running service keeps the store it has open (through
+                # the read-write mount below); a restarted one opens it
+                # read-only
+                for i in range(3):
+                    legit("imap", "imap-open")
                 old = srv.ps.service_pids()
                 for p in old:
                     os.kill(p, signal.SIGKILL)
                 for i in range(6):
-                    acct = random.choice(LEGIT)
-                    outs[("imap", attempt(srv, "imap", acct, pw(acct),
-                                          srv.legit_tokens[acct]))] += 1
+                    legit("imap", "imap")
+                seen["codes"] = codes
                 seen["outs"] = outs
                 print("   trusted devices on the read-only store: %r" % dict(outs))
             finally:
@@ -1039,11 +1049,15 @@ class Suite:
         dl = [ln for ln in dlog.splitlines() if "policy store failed" in ln]
         check(dl and re.search(r"read-only", dl[0], re.I),
               "Dovecot's log does not say the store is read-only: %r" % dl[:2])
+        check(outs.get(("imap-open", "ok"), 0) == 3,
+              "IMAP logins through the service that had the store open before it went "
+              "read-only: %r" % dict(outs))
         check(outs.get(("imap", "refused"), 0) > 0 and
               set(o for p, o in outs if p == "imap") <= {"refused"},
               "IMAP logins after the service reopened the read-only store "
               "(on_error = tempfail: refused): %r" % dict(outs))
-        print("   Exim: %s\n   Dovecot: %s" % (xl[0][-160:], dl[0][-160:]))
+        print("   Exim: %s\n   Dovecot: %s\n   SMTP replies: %r"
+              % (xl[0][-160:], dl[0][-160:], dict(seen["codes"])))
         self.after_fault(srv, tally, "after")
 
     def fault_bad_config(self, srv, tally):
