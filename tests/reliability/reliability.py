@@ -936,18 +936,18 @@ class Suite:
             # new devices need a synced write: one per attempt, both protocols,
             # until each protocol has seen the store fail
             outs = collections.Counter()
+            codes = collections.Counter()
             for i in range(300):
                 proto = ("imap", "smtp")[i % 2]
                 acct = random.choice(TARGETS)
                 out = attempt(srv, proto, acct, pw(acct), "full-" + uuid.uuid4().hex)
                 outs[(proto, out.split(":")[0])] += 1
+                codes[(proto, out)] += 1
                 dlog, _, _ = srv.since(marks)
                 if outs[("smtp", "tempfail")] > 0 and "policy store failed" in dlog:
                     break
             seen["outs"] = outs
-            print("   new devices on the full disk: %r" % dict(outs))
-            print("   legitimate SMTP replies: %r" % {k: v for k, v in tally.outcomes(
-                "legit", "smtp", "during").items() if k.startswith("detail")})
+            print("   new devices on the full disk: %r" % dict(codes))
             os.unlink(filler)
         try:
             self.with_load(srv, tally, body)
@@ -1056,7 +1056,7 @@ class Suite:
               set(o for p, o in outs if p == "imap") <= {"refused"},
               "IMAP logins after the service reopened the read-only store "
               "(on_error = tempfail: refused): %r" % dict(outs))
-        print("   Exim: %s\n   Dovecot: %s\n   SMTP replies: %r"
+        print("   Exim: %s\n   Dovecot: %s\n   replies: %r"
               % (xl[0][-160:], dl[0][-160:], dict(seen["codes"])))
         self.after_fault(srv, tally, "after")
 
@@ -1103,7 +1103,8 @@ class Suite:
         check(running["ok"] > 0 and set(k for k in running if not k.startswith("detail")) ==
               {"ok"}, "with the bad file in place but not reloaded, logins: %r" % dict(running))
         rel = seen["reload"]
-        print("   legit logins between the reload and the fix: %r"
+        print("   legit logins between the reload and the fix (an SMTP connection refused "
+              "while Exim re-executes counts as pre): %r"
               % {p: dict(tally.outcomes("legit", p, "reload")) for p in ("imap", "smtp")})
         imap = tally.outcomes("legit", "imap", "reload")
         smtp = tally.outcomes("legit", "smtp", "reload")
@@ -1113,8 +1114,14 @@ class Suite:
               not (set(k for k in imap if not k.startswith("detail")) - {"refused", "ok", "error"}),
               "IMAP after the reload with a bad clientid.conf (service down, "
               "auth_policy_reject_on_fail = yes: refused): %r" % dict(imap))
+        # Exim's re-exec closes and reopens its listening sockets: a
+        # connection in that moment is refused
+        gap = sum(n for k, n in smtp.items() if k.startswith("detail:pre:") and
+                  re.search(r"ConnectionRefused|ServerDisconnected|ConnectionReset", k))
+        check(smtp["pre"] == gap <= 3, "SMTP sessions lost at the reload: %r" % dict(smtp))
         check(smtp["tempfail"] > 0 and
-              not (set(k for k in smtp if not k.startswith("detail")) - {"tempfail", "ok"}),
+              not (set(k for k in smtp if not k.startswith("detail")) -
+                   {"tempfail", "ok", "pre"}),
               "SMTP after the reload with a bad clientid.conf (the module cannot load it: "
               "tempfail): %r" % dict(smtp))
         check(smtp["ok"] <= 2 and imap["ok"] <= 2,
