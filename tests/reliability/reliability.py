@@ -21,7 +21,6 @@ deadline for something to happen.
 """
 
 import argparse
-import base64
 import collections
 import grp
 import hashlib
@@ -30,7 +29,6 @@ import json
 import os
 import random
 import re
-import secrets
 import shutil
 import signal
 import smtplib
@@ -41,6 +39,7 @@ import tempfile
 import threading
 import time
 import traceback
+import types
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -826,7 +825,6 @@ class Suite:
                 check(old, "no policy service process to kill")
                 for p in old:
                     os.kill(p, signal.SIGKILL)
-                srv.ps.restart_service(signal.SIGKILL) if False else None
                 deadline = time.monotonic() + 90
                 while True:
                     new = [p for p in srv.ps.service_pids() if p not in old]
@@ -1293,7 +1291,6 @@ def find_binaries(opts):
     if missing:
         return None, "not built: " + ", ".join(missing)
     paths["exim"] = exim
-    import types
     return types.SimpleNamespace(keep=False, valgrind=False, **paths), ""
 
 
