@@ -13,7 +13,7 @@ PACKAGE_LISTS = $(wildcard */packages.txt tests/*/packages.txt tests/e2e/*/packa
 C_SOURCES     = $(shell git ls-files '*.c' '*.h' | grep -v '^exim-module/patches/')
 NO_SERVERS    = -Ddovecot=disabled -Dexim=disabled -De2e=false
 
-.PHONY: all deps build exim test demo unit-sanitize fuzz-smoke fuzz format format-check clean
+.PHONY: all deps build exim test demo soak unit-sanitize fuzz-smoke fuzz format format-check clean
 
 all: build
 
@@ -42,6 +42,13 @@ test: deps format-check exim build
 demo: deps exim build
 	CLIENTID_EXIM="$$(exim-module/build-exim path 2>/dev/null)" \
 		python3 tests/demo/demo.py --build-dir $(BUILD) $(if $(filter-out 0,$(KEEP)),--keep)
+
+# The reliability suite's long run (make test runs it with a 60 s soak):
+# SOAK_SECONDS of mixed traffic on both servers, then the fault cases.
+SOAK_SECONDS ?= 1800
+soak: deps exim build
+	CLIENTID_EXIM="$$(exim-module/build-exim path 2>/dev/null)" \
+		python3 tests/reliability/reliability.py --build-dir $(BUILD) --soak-seconds $(SOAK_SECONDS)
 
 # The unit and corpus suites again under ASan and UBSan.
 unit-sanitize:

@@ -19,12 +19,15 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define PART_DURABLE 0
 #define PART_ROUTINE 1
 #define MAX_READERS  1022
 #define BOOT_ID_LEN  36
+/* Less room than this on the store's file system counts as full. */
+#define FS_FULL_SLACK (1024u * 1024u)
 
 static const char *const table_names[PDB_T_COUNT_] = {
     [PDB_T_META] = "meta",         [PDB_T_DEVICES] = "devices",   [PDB_T_BANS] = "bans",
@@ -56,6 +59,16 @@ struct lmdb_txn {
 static struct part *part_of(struct lmdb_be *be, enum policydb_table t)
 {
 	return &be->part[PDB_TABLE_DURABLE(t) ? PART_DURABLE : PART_ROUTINE];
+}
+
+/* 1 when the file system holding dir has less than FS_FULL_SLACK left for
+ * an unprivileged writer (the Exim module runs as one). */
+static int fs_full(const char *dir)
+{
+	struct statvfs st;
+	if (statvfs(dir, &st) != 0)
+		return 0;
+	return (unsigned long long)st.f_bavail * st.f_frsize < FS_FULL_SLACK;
 }
 
 /* The one translation of LMDB's errors into the project's. */
@@ -102,7 +115,13 @@ static int lmdb_error(struct lmdb_be *be, struct part *p, int rc, const char *wh
 		code = CLIENTID_E_NOMEM;
 		break;
 	case EIO:
-		code = CLIENTID_E_IO;
+		/* LMDB turns a short write into EIO ("short write, filesystem
+		 * full?"): that is what a full disk gives a commit. */
+		if (fs_full(be->dir)) {
+			code = CLIENTID_E_STORE_FULL;
+			hint = " (a short write: the file system is full)";
+		} else
+			code = CLIENTID_E_IO;
 		break;
 	default:
 		code = CLIENTID_E_STORE;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -400,6 +401,64 @@ static void test_bad_store(void)
 	fixture_remove(&f);
 }
 
+/* Fills the file system holding dir with one file but for one page, so
+ * that the next write of several pages is cut short; returns its path in
+ * path_r. */
+static void fill_fs(const char *dir, char *path_r, size_t size)
+{
+	snprintf(path_r, size, "%s/filler", dir);
+	int fd = open(path_r, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	static char buf[65536];
+	for (size_t chunk = sizeof(buf); chunk >= 4096; chunk /= 16)
+		while (write(fd, buf, chunk) == (ssize_t)chunk)
+			;
+	struct stat st;
+	CU_ASSERT_FATAL(fstat(fd, &st) == 0 && ftruncate(fd, st.st_size - 4096) == 0);
+	close(fd);
+}
+
+/* Regression, found by tests/reliability (disk-full): on a full file system
+ * LMDB's commit writes short and returns EIO ("short write, filesystem
+ * full?"), which was logged as "Input/output error"; docs/durability.md
+ * says a full disk is CLIENTID_E_STORE_FULL. Needs root (a small tmpfs). */
+static void test_disk_full_short_write(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\nlearn_max_devices = 1000\n"
+	                 "[limits]\ndevice_max_accounts = 0\n");
+	CU_ASSERT_FATAL(mkdir(f.store, 0700) == 0);
+	if (getuid() != 0 || mount("tmpfs", f.store, "tmpfs", 0, "size=3m") != 0) {
+		printf("\n  skipped: needs root and mount(2) for a small tmpfs (%s)\n",
+		       getuid() != 0 ? "not root" : strerror(errno));
+		fixture_remove(&f);
+		return;
+	}
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "acct@example.org", 1, 1, T0, &v), 0);
+	char filler[400];
+	fill_fs(f.store, filler, sizeof(filler));
+	/* every new device is a synced durable write; one soon needs a page */
+	int ret = 0;
+	for (unsigned i = 2; i < 20000 && ret == 0; i++)
+		ret = decide(db, "acct@example.org", i, 1, T0, &v);
+	CU_ASSERT_EQUAL(ret, CLIENTID_E_STORE_FULL);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_TEMPFAIL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(policydb_last_error(db), "full"));
+	if (ret != CLIENTID_E_STORE_FULL)
+		fprintf(stderr, "disk full: %d %s\n", ret, policydb_last_error(db));
+	/* room again: decisions go on */
+	unlink(filler);
+	CU_ASSERT_EQUAL(decide(db, "acct@example.org", 30000, 1, T0, &v), 0);
+	struct policydb_check r;
+	CU_ASSERT_EQUAL(policydb_check(db, &r), 0);
+	CU_ASSERT_EQUAL(r.problems, 0);
+	policydb_deinit(&db);
+	umount2(f.store, MNT_DETACH);
+	fixture_remove(&f);
+}
+
 static void test_permissions(void)
 {
 	struct fixture f;
@@ -618,6 +677,7 @@ void register_store(void)
 	    {"a fork reopens the store", test_fork_reopens},
 	    {"map full: a tiny map grows", test_map_grows},
 	    {"bad store: missing, not a directory, no access, read-only", test_bad_store},
+	    {"disk full: a short write is reported as full", test_disk_full_short_write},
 	    {"files are group-shared whatever the umask", test_permissions},
 	    {"after a reboot the routine part is discarded", test_reboot_discards_routine},
 	    {"a newer schema is refused", test_schema_version},
