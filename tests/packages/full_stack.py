@@ -31,10 +31,12 @@ is tested; the original is put back at the end.
 
 import argparse
 import base64
+import fcntl
 import glob
 import grp
 import hashlib
 import imaplib
+import json
 import os
 import pwd
 import re
@@ -67,6 +69,8 @@ APT = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=900",
        "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
 POLICY_RC = "/usr/sbin/policy-rc.d"
 POLICY_RC_SAVED = "/usr/sbin/policy-rc.d.clientid-test-saved"
+STATE = "/var/tmp/clientid-pkgtest-state.json"
+LOCK = "/var/tmp/clientid-pkgtest.lock"
 SECRET = "/etc/clientid/secret"
 STORE = "/var/lib/clientid"
 API_KEY = "/etc/clientid/policy-api-key"
@@ -196,7 +200,16 @@ def sha256(path):
 # Machine state: what we set up, so that it can be undone
 
 class Machine:
+    """What the machine was like before the test, and what the test made.
+    Kept in STATE as it changes, so that a run that was killed is undone by
+    the next one (which then starts from the recorded state)."""
+
     def __init__(self):
+        if os.path.exists(STATE):
+            print("note: a previous run did not finish; undoing what it recorded in " + STATE)
+            with open(STATE) as f:
+                self.__dict__.update(json.load(f))
+            return
         self.exim_before = {p: installed_version(p) for p in EXIM_PACKAGES}
         self.group_existed = self._group_exists()
         self.dovecot_was_running = dovecot_pid() is not None
@@ -204,8 +217,22 @@ class Machine:
         self.made_snakeoil = False
         self.made_dovecot_cert_links = False
         self.made_user = False
-        self.policy_rc_relaxed = False
         self.files = []  # files we created, removed at the end
+        self.save()
+
+    def save(self):
+        with open(STATE + ".new", "w") as f:
+            json.dump(self.__dict__, f)
+        os.replace(STATE + ".new", STATE)
+
+    def made(self, flag):
+        setattr(self, flag, True)
+        self.save()
+
+    def add_file(self, path):
+        if path not in self.files:
+            self.files.append(path)
+            self.save()
 
     @staticmethod
     def _group_exists():
@@ -221,7 +248,7 @@ class Machine:
             os.replace(POLICY_RC_SAVED, POLICY_RC)
         if not os.path.exists(POLICY_RC):
             return
-        os.replace(POLICY_RC, POLICY_RC_SAVED)
+        os.replace(POLICY_RC, POLICY_RC_SAVED)  # put back by restore_policy_rc()
         with open(POLICY_RC, "w") as f:
             f.write("#!/bin/sh\n# clientid full-stack test (tests/packages): dovecot and exim4 may\n"
                     "# start; everything else as %s says. Put back at the end.\n"
@@ -229,7 +256,6 @@ class Machine:
                     "case $id in dovecot | exim4) exit 0 ;; esac\n"
                     "exec %s \"$@\"\n" % (POLICY_RC_SAVED, POLICY_RC_SAVED))
         os.chmod(POLICY_RC, 0o755)
-        self.policy_rc_relaxed = True
 
     def restore_policy_rc(self):
         if os.path.exists(POLICY_RC_SAVED):
@@ -242,31 +268,31 @@ class Machine:
         if os.path.exists(DOVECOT_CERT) and os.path.exists(DOVECOT_KEY):
             return
         if not all(os.path.exists(p) for p in SNAKEOIL):
+            self.made("made_snakeoil")
             run(["make-ssl-cert", "generate-default-snakeoil"])
-            self.made_snakeoil = True
+        self.made("made_dovecot_cert_links")
         for link, target in ((DOVECOT_CERT, SNAKEOIL[0]), (DOVECOT_KEY, SNAKEOIL[1])):
             if os.path.lexists(link):
                 os.unlink(link)
             os.symlink(target, link)
-        self.made_dovecot_cert_links = True
 
     def dovecot_log(self):
         """A log file (the machine may have no syslog daemon), in
         dovecot.conf's own !include_try local.conf."""
         if os.path.exists(DOVECOT_LOCAL):
             return
+        self.add_file(DOVECOT_LOCAL)
+        self.add_file(DOVECOT_LOG)
         with open(DOVECOT_LOCAL, "w") as f:
             f.write("# clientid full-stack test (tests/packages); removed at its end\n"
                     "log_path = %s\n" % DOVECOT_LOG)
-        self.files.append(DOVECOT_LOCAL)
-        self.files.append(DOVECOT_LOG)
 
     def add_user(self):
         if subprocess.run(["id", USER], capture_output=True).returncode == 0:
             run(["userdel", "-r", USER], check=False)
+        self.made("made_user")
         run(["useradd", "--create-home", "--shell", "/usr/sbin/nologin", USER])
         run(["chpasswd"], input="%s:%s\n" % (USER, PASSWORD))
-        self.made_user = True
 
     def undo(self, res, keep_exim):
         step("Clean-up")
@@ -299,15 +325,19 @@ class Machine:
                 if os.path.islink(link):
                     os.unlink(link)
         if self.made_snakeoil:
+            # make-ssl-cert also links the certificate under its hash
+            for link in glob.glob("/etc/ssl/certs/*.[0-9]"):
+                if os.path.islink(link) and os.path.realpath(link) == SNAKEOIL[0]:
+                    os.unlink(link)
             for p in SNAKEOIL:
                 if os.path.exists(p):
                     os.unlink(p)
-            run(["update-ca-certificates", "--fresh"], check=False)
         if not self.group_existed and self._group_exists():
             run(["groupdel", "clientid"], check=False)
         self.restore_policy_rc()
         if self.dovecot_was_running and not dovecot_pid():
             service("dovecot", "start")
+        os.unlink(STATE)
         print("clean-up done", flush=True)
 
 
@@ -433,8 +463,8 @@ def check_apt_keeps_patched_exim(res, m):
     sim = run(["apt-get", "-s", "-o", "Debug::NoLocking=1", "upgrade"], check=False).stdout
     res.check(not re.search(r"^Inst exim4-daemon-heavy ", sim, re.M),
               "apt-get upgrade would not replace the patched exim4-daemon-heavy")
+    m.add_file(EXIM_PIN)
     shutil.copy(EXIM_PIN_EXAMPLE, EXIM_PIN)
-    m.files.append(EXIM_PIN)
     sim = run(["apt-get", "-s", "-o", "Debug::NoLocking=1", "full-upgrade"], check=False).stdout
     bad = re.findall(r"^(?:Inst exim4\S*|Remv exim4-clientid) .*$", sim, re.M)
     res.check(not bad, "with %s (from the package's examples), apt-get full-upgrade "
@@ -456,21 +486,21 @@ def configure_admin(res, m, workdir):
     exim_gid = grp.getgrnam("Debian-exim").gr_gid
     make_cert(workdir, "localhost")
     for src, dst in (("cert.pem", "/etc/exim4/exim.crt"), ("key.pem", "/etc/exim4/exim.key")):
+        m.add_file(dst)
         shutil.copy(os.path.join(workdir, src), dst)
         os.chown(dst, 0, exim_gid)
         os.chmod(dst, 0o640)
-        m.files.append(dst)
     crypted = run(["openssl", "passwd", "-6", "-stdin"], input=PASSWORD + "\n").stdout.strip()
+    m.add_file("/etc/exim4/passwd")
     with open("/etc/exim4/passwd", "w") as f:
         f.write("%s:%s\n" % (USER, crypted))
     os.chown("/etc/exim4/passwd", 0, exim_gid)
     os.chmod("/etc/exim4/passwd", 0o640)
-    m.files.append("/etc/exim4/passwd")
     # With the split configuration, macros go first in conf.d/main (Debian's
     # README; exim4.conf.localmacros is read only by the unsplit one).
+    m.add_file(EXIM_MACROS)
     with open(EXIM_MACROS, "w") as f:
         f.write("# clientid full-stack test (tests/packages)\nMAIN_TLS_ENABLE = yes\n")
-    m.files.append(EXIM_MACROS)
     run(["update-exim4.conf"])
     # the account learns its first device
     run(["clientidctl", "policy", USER, "mode=learn"])
@@ -737,6 +767,14 @@ def main():
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
+    # One run at a time on a machine: a second one waits (it would install
+    # and remove the same packages and restart the same servers).
+    lock = open(LOCK, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print("waiting for another full-stack test on this machine to finish...", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
     res = Results()
     m = Machine()
     workdir = tempfile.mkdtemp(prefix="clientid-pkgtest-")
