@@ -23,10 +23,12 @@ Prints PASS/FAIL lines and ends with "N passed, N failed"; exit 1 on a
 failure. Needs root; on a machine without it, it says SKIP and exits 0.
 
 Where the machine has no init system, the service scripts in /etc/init.d
-still work (`service NAME start`). A Docker-style /usr/sbin/policy-rc.d
-that forbids every start is relaxed for dovecot and exim4 while the test
-runs, so that the maintainer scripts' own restarts (invoke-rc.d) are what
-is tested; the original is put back at the end.
+still work (`service NAME start`), but invoke-rc.d refuses every start, and
+a Docker-style /usr/sbin/policy-rc.d forbids them too. While the test runs,
+a policy-rc.d lets dovecot and exim4 start (everything else as before), so
+that the maintainer scripts' own restarts (invoke-rc.d) are what is tested;
+the original, or none, is put back at the end. What the test changed is
+recorded in STATE as it goes, so that a killed run is undone by the next.
 """
 
 import argparse
@@ -44,11 +46,13 @@ import secrets
 import shutil
 import signal
 import smtplib
+import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -75,7 +79,8 @@ SECRET = "/etc/clientid/secret"
 STORE = "/var/lib/clientid"
 API_KEY = "/etc/clientid/policy-api-key"
 DOVECOT_KEYS = "/etc/dovecot/clientid/policy-keys.conf"
-DOVECOT_LINKS = ["/etc/dovecot/conf.d/95-clientid.conf", "/etc/dovecot/conf.d/96-clientid-policy.conf"]
+DOVECOT_LINKS = ["/etc/dovecot/conf.d/95-clientid.conf",
+                 "/etc/dovecot/conf.d/96-clientid-policy.conf"]
 EXIM_LINKS = ["/etc/exim4/conf.d/main/04_clientid_options",
               "/etc/exim4/conf.d/acl/25_clientid_check_auth",
               "/etc/exim4/conf.d/auth/25_clientid_plaintext"]
@@ -170,7 +175,6 @@ def exim_pid():
 
 
 def wait_port(port, timeout=20):
-    import socket
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
@@ -261,8 +265,9 @@ class Machine:
             self.made("made_policy_rc")
             others = "exit 101"
         with open(POLICY_RC, "w") as f:
-            f.write("#!/bin/sh\n# clientid full-stack test (tests/packages): dovecot and exim4 may\n"
-                    "# start; everything else as before. Put back at the end.\n"
+            f.write("#!/bin/sh\n"
+                    "# clientid full-stack test (tests/packages): dovecot and exim4\n"
+                    "# may start; everything else as before. Put back at the end.\n"
                     "for a; do case $a in --*) ;; *) id=$a; break ;; esac; done\n"
                     "case $id in dovecot | exim4) exit 0 ;; esac\n%s\n" % others)
         os.chmod(POLICY_RC, 0o755)
@@ -841,7 +846,6 @@ def main():
         res.check(False, "interrupted (%s)" % (e or "Ctrl-C"))
     except Exception as e:  # report, then clean up
         res.check(False, "unexpected %s: %s" % (type(e).__name__, e))
-        import traceback
         traceback.print_exc()
     finally:
         if res.failed:
