@@ -13,7 +13,8 @@ PACKAGE_LISTS = $(wildcard */packages.txt tests/*/packages.txt tests/e2e/*/packa
 C_SOURCES     = $(shell git ls-files '*.c' '*.h' | grep -v '^exim-module/patches/')
 NO_SERVERS    = -Ddovecot=disabled -Dexim=disabled -De2e=false
 
-.PHONY: all deps build exim test demo soak unit-sanitize fuzz-smoke fuzz format format-check clean
+.PHONY: all deps build exim test demo soak unit-sanitize fuzz-smoke fuzz format format-check clean \
+	packages test-packages
 
 all: build
 
@@ -33,6 +34,7 @@ exim: deps
 test: deps format-check exim build
 	CLIENTID_EXIM="$$(exim-module/build-exim path 2>/dev/null)" $(MESON_TEST) -C $(BUILD)
 	$(MAKE) --no-print-directory unit-sanitize fuzz-smoke
+	$(MAKE) --no-print-directory test-packages
 	@echo "== summary of the main run (CUnit, then meson)"
 	@sed -n '/Run Summary/,/asserts/p' $(BUILD)/meson-logs/testlog.txt
 	@grep -E '^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout): ' $(BUILD)/meson-logs/testlog.txt
@@ -49,6 +51,16 @@ SOAK_SECONDS ?= 1800
 soak: deps exim build
 	CLIENTID_EXIM="$$(exim-module/build-exim path 2>/dev/null)" \
 		python3 tests/reliability/reliability.py --build-dir $(BUILD) --soak-seconds $(SOAK_SECONDS)
+
+# The Debian packages, built from a staged copy of the tree: build-deb/.
+packages: deps
+	packaging/build-packages build-deb
+
+# The full-stack test: the packages (ours and the patched Exim's) installed
+# with apt-get, both servers started from their installed configuration,
+# the cross-protocol scenario, upgrade, remove and purge (tests/packages/).
+test-packages: deps
+	python3 tests/packages/full_stack.py
 
 # The unit and corpus suites again under ASan and UBSan.
 unit-sanitize:

@@ -23,6 +23,7 @@ enum {
 	EX_AMBIGUOUS = 6, /* device prefix matches several devices */
 	EX_CHECK = 7,     /* check found problems */
 	EX_DATA = 8,      /* import data invalid */
+	EX_EXISTS = 9,    /* create-secret: the file exists (it is never replaced) */
 };
 
 struct opts {
@@ -83,7 +84,8 @@ static int usage(void)
 	      "  stats | check | prune [--dry-run]\n"
 	      "  events [--since SEQ] [--follow]\n"
 	      "  export [FILE] | import [FILE]\n"
-	      "  fingerprint TYPE             fingerprint of the token on stdin\n",
+	      "  fingerprint TYPE             fingerprint of the token on stdin\n"
+	      "  create-secret [FILE]         a new site secret (default: secret_file)\n",
 	      stderr);
 	return EX_USAGE_;
 }
@@ -740,6 +742,30 @@ static int cmd_fingerprint(void)
 	return EX_OK_;
 }
 
+/* Creates the site secret: FILE, else the configuration's secret_file. It
+ * needs no store and no existing secret, so it runs before policydb_init. */
+static int cmd_create_secret(void)
+{
+	if (o.nargs > 1)
+		return usage();
+	char err[CLIENTID_ERRBUF_SIZE];
+	struct clientid_config cfg;
+	const char *path = o.nargs == 1 ? o.args[0] : NULL;
+	if (path == NULL) {
+		if (clientid_config_load(o.config, &cfg, err) != 0) {
+			fprintf(stderr, "clientidctl: %s\n", err);
+			return EX_CONFIG_;
+		}
+		path = cfg.secret_file;
+	}
+	int ret = clientid_secret_create(path, err);
+	if (ret != 0) {
+		fprintf(stderr, "clientidctl: %s\n", err);
+		return ret == CLIENTID_E_EXISTS ? EX_EXISTS : EX_FAIL;
+	}
+	return EX_OK_;
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(void);
@@ -765,6 +791,7 @@ static const struct command {
     {"export", cmd_export, 0, 0},
     {"import", cmd_import, 1, 0},
     {"fingerprint", cmd_fingerprint, 0, 1},
+    {"create-secret", cmd_create_secret, 0, 0},
 };
 
 static int take_value(int argc, char **argv, int *i, const char **val)
@@ -838,6 +865,11 @@ int main(int argc, char **argv)
 	}
 	o.args = pos + 1;
 	o.nargs = npos - 1;
+	if (strcmp(cmd->name, "create-secret") == 0) {
+		int rc = cmd_create_secret();
+		free(pos);
+		return rc;
+	}
 	char err[CLIENTID_ERRBUF_SIZE];
 	unsigned flags = POLICYDB_NO_ALERTS | (cmd->writes ? 0 : POLICYDB_NO_CREATE) |
 	                 (cmd->needs_secret ? 0 : POLICYDB_NO_SECRET);
