@@ -584,7 +584,7 @@ def precheck_denials(srv):
 
 
 def counter_problems(srv, tally):
-    """The counter rules (see docs/results-reliability.md):
+    """The counter rules (see docs/results.md, "Reliability"):
 
     R1 every attempt that reached the decision is counted once on its
        (account, device): PW OK (successes) when the password was right,
