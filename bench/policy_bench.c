@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define DEVICES_PER_ACCOUNT 3
@@ -224,6 +225,7 @@ struct store {
 	uint64_t accounts;
 	struct run r;
 	double bytes_per_device, secs;
+	long minflt, nivcsw; /* page faults and preemptions in the timed blocks */
 	double p50[MAX_ROUNDS], p99[MAX_ROUNDS];
 };
 
@@ -277,9 +279,14 @@ static int store_open(struct store *st, const char *dir, size_t warmup)
 /* One timed block of n decisions: its p50 and p99 go to round k. */
 static void store_round(struct store *st, int k, size_t n, uint64_t *lat)
 {
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
 	uint64_t start = ns_now();
 	run_decisions(&st->r, n, lat);
 	st->secs += (double)(ns_now() - start) / 1e9;
+	getrusage(RUSAGE_SELF, &ru1);
+	st->minflt += ru1.ru_minflt - ru0.ru_minflt + ru1.ru_majflt - ru0.ru_majflt;
+	st->nivcsw += ru1.ru_nivcsw - ru0.ru_nivcsw;
 	qsort(lat, n, sizeof(*lat), cmp_u64);
 	st->p50[k] = (double)lat[n / 2] / 1e3;
 	st->p99[k] = (double)lat[n * 99 / 100] / 1e3;
@@ -288,10 +295,10 @@ static void store_round(struct store *st, int k, size_t n, uint64_t *lat)
 static void store_report(const struct store *st, int rounds, size_t n)
 {
 	printf("RESULT accounts=%llu decisions=%zu errors=%zu decisions_per_s=%.0f p50_us=%.1f "
-	       "p99_us=%.1f bytes_per_device=%.0f p99_us_by_round=",
+	       "p99_us=%.1f bytes_per_device=%.0f faults=%ld preempted=%ld p99_us_by_round=",
 	       (unsigned long long)st->accounts, n * (size_t)rounds, st->r.errors,
 	       (double)n * rounds / st->secs, median(st->p50, rounds), median(st->p99, rounds),
-	       st->bytes_per_device);
+	       st->bytes_per_device, st->minflt, st->nivcsw);
 	for (int k = 0; k < rounds; k++)
 		printf("%s%.1f", k ? "," : "", st->p99[k]);
 	printf("\n");

@@ -26,8 +26,10 @@ enum policydb_table {
 	PDB_T_EVENTS,   /* seq (u64, big-endian) -> event */
 	/* routine */
 	PDB_T_RMETA,    /* "schema", "boot_id" */
-	PDB_T_TOUCH,    /* fp[16] account -> last seen, address, counts */
-	PDB_T_COUNTERS, /* windows and the attack state */
+	PDB_T_TOUCH,    /* fp[16] account -> last seen, address, counts;
+	                 * fp[16] -> the device's failure window (sorts first, so a
+	                 * decision finds both on one page) */
+	PDB_T_COUNTERS, /* per address and site-wide windows, the attack state */
 	PDB_T_COUNT_
 };
 

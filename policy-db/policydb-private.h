@@ -52,6 +52,7 @@ int pdb_touch_decode(const void *val, size_t len, struct clientid_device *d);
 #define PDB_BAN_LEN 8
 void pdb_ban_encode(const struct pdb_ban *b, uint8_t *buf);
 int pdb_ban_decode(const void *val, size_t len, struct pdb_ban *b);
+#define PDB_WINDOW_LEN 8 /* start, count */
 #define PDB_POLICY_LEN 8
 void pdb_policy_encode(const struct clientid_account_policy *p, uint8_t *buf);
 int pdb_policy_decode(const void *val, size_t len, struct clientid_account_policy *p);

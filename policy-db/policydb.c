@@ -444,35 +444,28 @@ int pdb_with_txn(struct policydb *db, unsigned flags, pdb_txn_fn *fn, void *ctx)
 
 /* --- history --- */
 
-static int get_window(struct policydb *db, void *txn, const void *key, size_t klen,
-                      struct clientid_window *w)
+static int get_window(struct policydb *db, void *txn, enum policydb_table t, const void *key,
+                      size_t klen, struct clientid_window *w)
 {
 	const void *val;
 	size_t len;
-	int ret = db->ops->get(txn, PDB_T_COUNTERS, key, klen, &val, &len);
+	int ret = db->ops->get(txn, t, key, klen, &val, &len);
 	if (ret <= 0)
 		return ret;
-	if (len != 8)
+	if (len != PDB_WINDOW_LEN)
 		return CLIENTID_E_STORE_CORRUPT;
 	w->start = get32(val);
 	w->count = get32((const uint8_t *)val + 4);
 	return 0;
 }
 
-static int put_window(struct policydb *db, void *txn, const void *key, size_t klen,
-                      const struct clientid_window *w)
+static int put_window(struct policydb *db, void *txn, enum policydb_table t, const void *key,
+                      size_t klen, const struct clientid_window *w)
 {
-	uint8_t b[8];
+	uint8_t b[PDB_WINDOW_LEN];
 	put32(b, w->start);
 	put32(b + 4, w->count);
-	return db->ops->put(txn, PDB_T_COUNTERS, key, klen, b, 8);
-}
-
-static size_t dev_counter_key(const struct clientid_fp *fp, uint8_t *key)
-{
-	key[0] = 'd';
-	memcpy(key + 1, fp->b, PDB_FP_ROUTINE);
-	return 1 + PDB_FP_ROUTINE;
+	return db->ops->put(txn, t, key, klen, b, PDB_WINDOW_LEN);
 }
 
 static size_t ip_counter_key(const struct clientid_ip *ip, uint8_t *key)
@@ -494,6 +487,8 @@ static int count_accounts(void *vctx, const void *key, size_t klen, const void *
 {
 	struct accounts_ctx *c = vctx;
 	size_t alen = klen - PDB_FP_ROUTINE;
+	if (alen == 0)
+		return 0; /* the device's failure window */
 	if (alen == c->account_len &&
 	    memcmp((const uint8_t *)key + PDB_FP_ROUTINE, c->account, alen) == 0)
 		return 0;
@@ -567,9 +562,9 @@ static int read_history(struct policydb *db, void *txn, const struct clientid_at
 	if (a->fp != NULL) {
 		if ((ret = read_ban(db, txn, a->fp, NULL, h)) != 0)
 			return ret;
-		uint8_t ckey[32];
-		if ((ret = get_window(db, txn, ckey, dev_counter_key(a->fp, ckey), &h->dev_fail)) <
-		    0)
+		/* Before the device's traces, on the same page: see backend.h. */
+		if ((ret = get_window(db, txn, PDB_T_TOUCH, a->fp->b, PDB_FP_ROUTINE,
+		                      &h->dev_fail)) < 0)
 			return ret;
 	}
 	if (a->fp != NULL && a->account != NULL) {
@@ -616,10 +611,10 @@ static int read_history(struct policydb *db, void *txn, const struct clientid_at
 		}
 	}
 	uint8_t ckey[32];
-	if (a->ip.family != 0 &&
-	    (ret = get_window(db, txn, ckey, ip_counter_key(&a->ip, ckey), &h->ip_fail)) < 0)
+	if (a->ip.family != 0 && (ret = get_window(db, txn, PDB_T_COUNTERS, ckey,
+	                                           ip_counter_key(&a->ip, ckey), &h->ip_fail)) < 0)
 		return ret;
-	if ((ret = get_window(db, txn, "s", 1, &h->site_fail)) < 0)
+	if ((ret = get_window(db, txn, PDB_T_COUNTERS, "s", 1, &h->site_fail)) < 0)
 		return ret;
 	ret = db->ops->get(txn, PDB_T_COUNTERS, "attack", 6, &val, &len);
 	if (ret < 0)
@@ -660,13 +655,14 @@ static int apply(struct policydb *db, void *txn, const struct clientid_attempt *
 			return ret;
 	}
 	if ((u & CLIENTID_UPD_DEV_FAIL) != 0 &&
-	    (ret = put_window(db, txn, key, dev_counter_key(a->fp, key), &out->dev_fail)) != 0)
+	    (ret = put_window(db, txn, PDB_T_TOUCH, a->fp->b, PDB_FP_ROUTINE, &out->dev_fail)) != 0)
 		return ret;
 	if ((u & CLIENTID_UPD_IP_FAIL) != 0 &&
-	    (ret = put_window(db, txn, key, ip_counter_key(&a->ip, key), &out->ip_fail)) != 0)
+	    (ret = put_window(db, txn, PDB_T_COUNTERS, key, ip_counter_key(&a->ip, key),
+	                      &out->ip_fail)) != 0)
 		return ret;
 	if ((u & CLIENTID_UPD_SITE_FAIL) != 0 &&
-	    (ret = put_window(db, txn, "s", 1, &out->site_fail)) != 0)
+	    (ret = put_window(db, txn, PDB_T_COUNTERS, "s", 1, &out->site_fail)) != 0)
 		return ret;
 	if ((u & CLIENTID_UPD_ATTACK) != 0) {
 		put32(val, out->attack_until);

@@ -584,6 +584,52 @@ static void test_events_and_prune(void)
 	fixture_remove(&f);
 }
 
+/* A device's failure window is a record of the touch table, keyed by the
+ * fingerprint's routine bytes alone, next to the device's traces (see
+ * backend.h): the limit, the reverse index, stats, check and prune must all
+ * tell it from a trace. */
+static void test_device_window_with_traces(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n[limits]\ndevice_fail_limit = 3\n"
+	                 "device_fail_window = 1h\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "wa", 21, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	CU_ASSERT_EQUAL(decide(db, "wb", 21, 0, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "wb", 21, 0, T0 + 2, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "wa", 21, 0, T0 + 3, &v), 0);
+	/* Three failures on two accounts: one window per device. */
+	CU_ASSERT_EQUAL(decide(db, "wa", 21, 1, T0 + 4, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_DEVICE_FAIL_LIMIT);
+	CU_ASSERT_EQUAL(decide(db, "wc", 22, 1, T0 + 4, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	unsigned n = 0;
+	struct clientid_fp d21 = fp_of(21);
+	CU_ASSERT_EQUAL(policydb_device_accounts(db, &d21, count_cb, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	struct policydb_stats s1, s2;
+	CU_ASSERT_EQUAL(policydb_stats(db, &s1), 0);
+	CU_ASSERT_EQUAL(s1.touches, 3);
+	CU_ASSERT(s1.counters >= 1);
+	struct policydb_check r;
+	CU_ASSERT_EQUAL(policydb_check(db, &r), 0);
+	CU_ASSERT_EQUAL(r.problems, 0);
+	/* Two hours later the window is over and pruned; the traces stay. */
+	struct policydb_prune_counts pc;
+	CU_ASSERT_EQUAL(policydb_prune(db, T0 + 7200, 0, &pc), 0);
+	CU_ASSERT(pc.counters >= 1);
+	CU_ASSERT_EQUAL(pc.touches, 0);
+	CU_ASSERT_EQUAL(policydb_stats(db, &s2), 0);
+	CU_ASSERT_EQUAL(s2.touches, 3);
+	CU_ASSERT_EQUAL(s2.counters, s1.counters - pc.counters);
+	CU_ASSERT_EQUAL(decide(db, "wa", 21, 1, T0 + 7201, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
 void register_store(void);
 void register_store(void)
 {
@@ -601,6 +647,7 @@ void register_store(void)
 	    {"export and import", test_export_import},
 	    {"alert_command runs detached", test_alert_command},
 	    {"events and prune", test_events_and_prune},
+	    {"a device's failure window lives with its traces", test_device_window_with_traces},
 	    {NULL, NULL},
 	};
 	unit_add_suite("store", tests);
