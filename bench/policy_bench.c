@@ -10,7 +10,10 @@
  * in ROUNDS alternating blocks, so that both meet the same machine, and
  * each percentile is the median of the blocks'. Prints a line per store:
  *   RESULT accounts=N decisions=K decisions_per_s=.. p50_us=.. p99_us=..
- *          bytes_per_device=.. p99_us_by_round=..,..
+ *          bytes_per_device=.. faults=.. preempted=.. p99_us_by_round=..,..
+ * faults (page faults: first touches of the maps) and preempted
+ * (involuntary context switches: other load on the machine) are counted
+ * over the timed blocks only, to tell the causes of a latency tail apart.
  * Usage: policy-bench DIR SMALL BIG DECISIONS WARMUP ROUNDS */
 #include "policydb-admin.h"
 #include "policydb-private.h"
