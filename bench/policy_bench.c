@@ -103,7 +103,9 @@ static int gen_devices_txn(struct policydb *db, void *txn, void *ctx)
 /* Pass 2: routine touch records in the touch table's key order (device
  * fingerprint first), as a store built up over time holds them: without
  * the free list that inserting 3M random keys in 60 big transactions
- * leaves behind (see docs/durability.md). */
+ * leaves behind (see docs/durability.md). Each is what a decision on the
+ * device writes: with the copy of its durable state and the device version
+ * of its account's shard (backend.h). */
 static int gen_touch_txn(struct policydb *db, void *txn, void *ctx)
 {
 	struct gen *g = ctx;
@@ -116,10 +118,19 @@ static int gen_touch_txn(struct policydb *db, void *txn, void *ctx)
 		account_name(g->order[i] / 8, account, sizeof(account));
 		struct clientid_fp fp;
 		device_fp(g->order[i] / 8, (unsigned)(g->order[i] % 8), &fp);
-		uint8_t key[PDB_TOUCHKEY_MAX], val[PDB_TOUCH_LEN];
+		uint8_t key[PDB_TOUCHKEY_MAX], val[PDB_TOUCH_MAX];
 		size_t klen = pdb_touch_key(&fp, account, key);
-		pdb_touch_encode(&dev, val);
-		int ret = db->ops->put(txn, PDB_T_TOUCH, key, klen, val, PDB_TOUCH_LEN);
+		struct pdb_copy copy = {.state = dev.state, .seen_day = dev.seen_day};
+		uint8_t vkey[PDB_VERSION_KEY];
+		pdb_version_key(pdb_shard(account, strlen(account)), vkey);
+		const void *v;
+		size_t vlen;
+		int ret = db->ops->get(txn, PDB_T_META, vkey, sizeof(vkey), &v, &vlen);
+		if (ret != 1 || vlen != PDB_VERSION_LEN)
+			return ret < 0 ? ret : CLIENTID_E_STORE_CORRUPT;
+		memcpy(&copy.version, v, PDB_VERSION_LEN);
+		vlen = pdb_touch_encode(&dev, &copy, val);
+		ret = db->ops->put(txn, PDB_T_TOUCH, key, klen, val, vlen);
 		if (ret != 0)
 			return ret;
 	}

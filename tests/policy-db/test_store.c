@@ -630,6 +630,105 @@ static void test_device_window_with_traces(void)
 	fixture_remove(&f);
 }
 
+struct trace_probe {
+	const char *account;
+	struct clientid_fp fp;
+	int has_copy, has_version;
+	struct pdb_copy copy;
+	uint64_t version;
+};
+
+static int read_trace(struct policydb *db, void *txn, void *ctx)
+{
+	struct trace_probe *p = ctx;
+	uint8_t key[PDB_TOUCHKEY_MAX], vkey[PDB_VERSION_KEY];
+	size_t klen = pdb_touch_key(&p->fp, p->account, key);
+	const void *val;
+	size_t len;
+	int ret = db->ops->get(txn, PDB_T_TOUCH, key, klen, &val, &len);
+	p->has_copy = ret == 1 && pdb_touch_copy(val, len, &p->copy) == 1;
+	pdb_version_key(pdb_shard(p->account, strlen(p->account)), vkey);
+	ret = db->ops->get(txn, PDB_T_META, vkey, sizeof(vkey), &val, &len);
+	p->has_version = ret == 1 && len == PDB_VERSION_LEN;
+	if (p->has_version)
+		memcpy(&p->version, val, PDB_VERSION_LEN);
+	return ret < 0 ? ret : 0;
+}
+
+static void probe_trace(struct policydb *db, struct trace_probe *p)
+{
+	CU_ASSERT_EQUAL(pdb_with_txn(db, PDB_TXN_READ, read_trace, p), 0);
+}
+
+/* Traces copy their device's durable state, with the device version of the
+ * account's shard (backend.h); a decision uses the copy only while that
+ * version is current, and every change of a device record changes it. */
+static void test_trace_copy(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	struct trace_probe p = {.account = "cy", .fp = fp_of(31)};
+	CU_ASSERT_EQUAL(decide(db, "cy", 31, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	probe_trace(db, &p);
+	CU_ASSERT(p.has_copy && p.has_version);
+	CU_ASSERT_EQUAL(p.copy.version, p.version);
+	CU_ASSERT_EQUAL(p.copy.state, CLIENTID_DEV_TRUSTED);
+	CU_ASSERT_EQUAL(decide(db, "cy", 31, 1, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	/* An administrator's block makes the copy stale. */
+	uint64_t before = p.version;
+	CU_ASSERT_EQUAL(policydb_device_set_state(db, "cy", &p.fp, CLIENTID_DEV_BLOCKED, T0 + 2),
+	                0);
+	probe_trace(db, &p);
+	CU_ASSERT(p.has_copy && p.version != before && p.copy.version == before);
+	CU_ASSERT_EQUAL(p.copy.state, CLIENTID_DEV_TRUSTED);
+	CU_ASSERT_EQUAL(decide(db, "cy", 31, 1, T0 + 3, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_BLOCKED);
+	probe_trace(db, &p);
+	CU_ASSERT_EQUAL(p.copy.state, CLIENTID_DEV_BLOCKED);
+	CU_ASSERT_EQUAL(p.copy.version, p.version);
+	/* A new device of another account of the shard changes its version. */
+	char other[32];
+	for (unsigned i = 0;; i++) {
+		snprintf(other, sizeof(other), "s%u", i);
+		if (pdb_shard(other, strlen(other)) == pdb_shard("cy", 2))
+			break;
+	}
+	before = p.version;
+	CU_ASSERT_EQUAL(decide(db, other, 32, 1, T0 + 4, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	probe_trace(db, &p);
+	CU_ASSERT(p.version != before);
+	CU_ASSERT_EQUAL(decide(db, "cy", 31, 1, T0 + 5, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_BLOCKED);
+	/* Approved again; then forgotten: a new device, not a trusted one. */
+	CU_ASSERT_EQUAL(policydb_device_set_state(db, "cy", &p.fp, CLIENTID_DEV_TRUSTED, T0 + 6),
+	                0);
+	CU_ASSERT_EQUAL(decide(db, "cy", 31, 1, T0 + 7, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	before = p.version;
+	CU_ASSERT_EQUAL(policydb_device_forget(db, "cy", &p.fp, T0 + 8), 0);
+	probe_trace(db, &p);
+	CU_ASSERT(!p.has_copy && p.version != before);
+	CU_ASSERT_EQUAL(decide(db, "cy", 31, 1, T0 + 9, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	/* Traces of the first layout (32 bytes, no copy) still read. */
+	struct clientid_device d;
+	memset(&d, 0, sizeof(d));
+	uint8_t old[32] = {1, 0, 0,   0, 2, 0, 0, 0, 3, 0, 0, 0, 4, CLIENTID_PROTO_IMAP,
+	                   0, 0, 192, 0, 2, 1};
+	CU_ASSERT_EQUAL(pdb_touch_decode(old, sizeof(old), &d), 0);
+	CU_ASSERT_EQUAL(d.successes, 2);
+	CU_ASSERT_EQUAL(d.last_ip.addr[3], 1);
+	struct pdb_copy c;
+	CU_ASSERT_EQUAL(pdb_touch_copy(old, sizeof(old), &c), 0);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
 void register_store(void);
 void register_store(void)
 {
@@ -648,6 +747,7 @@ void register_store(void)
 	    {"alert_command runs detached", test_alert_command},
 	    {"events and prune", test_events_and_prune},
 	    {"a device's failure window lives with its traces", test_device_window_with_traces},
+	    {"a trace's copy of the device state is used only while current", test_trace_copy},
 	    {NULL, NULL},
 	};
 	unit_add_suite("store", tests);
