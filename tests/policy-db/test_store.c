@@ -437,11 +437,19 @@ static void test_schema_version(void)
 	struct fixture f;
 	fixture_make(&f, "");
 	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	/* A store of version 1 (no device versions) is taken up. */
+	unsigned old = 1;
+	CU_ASSERT_EQUAL(decide(db, "x", 1, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(pdb_with_txn(db, PDB_TXN_DURABLE, put_schema, &old), 0);
+	policydb_deinit(&db);
+	db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	CU_ASSERT_EQUAL(decide(db, "x", 1, 1, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
 	unsigned future = PDB_SCHEMA_VERSION + 1;
 	CU_ASSERT_EQUAL(pdb_with_txn(db, PDB_TXN_DURABLE, put_schema, &future), 0);
 	policydb_deinit(&db);
 	db = fixture_open(&f, POLICYDB_NO_ALERTS);
-	struct clientid_verdict v;
 	CU_ASSERT_EQUAL(decide(db, "x", 1, 1, T0, &v), CLIENTID_E_STORE_VERSION);
 	CU_ASSERT_PTR_NOT_NULL(strstr(policydb_last_error(db), "newer"));
 	policydb_deinit(&db);
