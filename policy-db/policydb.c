@@ -602,17 +602,25 @@ static int device_version(struct policydb *db, void *txn, const char *account, u
 	return 1;
 }
 
+/* What read_history() learns besides the history, for apply(). */
+struct read_state {
+	int use_copy;     /* in: a current copy may stand in for the durable record */
+	int have_version; /* out: version is the account shard's device version */
+	uint64_t version;
+};
+
 /* The device's durable state from the copy in its trace, if that is
  * current: returns 1 with state and seen day set in h, else 0. */
 static int read_copy(struct policydb *db, void *txn, const struct clientid_attempt *a,
-                     const void *trace, size_t len, struct clientid_history *h)
+                     const void *trace, size_t len, struct read_state *rs,
+                     struct clientid_history *h)
 {
 	struct pdb_copy copy;
-	uint64_t version;
 	if (pdb_touch_copy(trace, len, &copy) != 1)
 		return 0;
-	int ret = device_version(db, txn, a->account, &version);
-	if (ret != 1 || version != copy.version)
+	int ret = device_version(db, txn, a->account, &rs->version);
+	rs->have_version = ret == 1;
+	if (ret != 1 || rs->version != copy.version)
 		return ret < 0 ? ret : 0;
 	h->device.state = copy.state;
 	h->device.seen_day = copy.seen_day;
@@ -620,11 +628,11 @@ static int read_copy(struct policydb *db, void *txn, const struct clientid_attem
 	return 1;
 }
 
-/* With use_copy, a current copy of the device's state in its trace stands
- * in for its durable record, whose type, label and first sighting are then
- * left empty: fine for a decision that changes nothing durable. */
+/* With rs->use_copy, a current copy of the device's state in its trace
+ * stands in for its durable record, whose type, label and first sighting
+ * are then left empty: fine for a decision that changes nothing durable. */
 static int read_history(struct policydb *db, void *txn, const struct clientid_attempt *a,
-                        int use_copy, struct clientid_history *h)
+                        struct read_state *rs, struct clientid_history *h)
 {
 	const struct clientid_config *cfg = &db->cfg;
 	const void *val;
@@ -655,7 +663,7 @@ static int read_history(struct policydb *db, void *txn, const struct clientid_at
 			return ret;
 		if (ret == 1 && pdb_touch_decode(val, len, &h->device) == 0) {
 			h->have |= CLIENTID_HAVE_TOUCH;
-			if (use_copy && (ret = read_copy(db, txn, a, val, len, h)) < 0)
+			if (rs->use_copy && (ret = read_copy(db, txn, a, val, len, rs, h)) < 0)
 				return ret;
 		}
 		if ((h->have & CLIENTID_HAVE_DEVICE) == 0) {
@@ -709,7 +717,7 @@ static int read_history(struct policydb *db, void *txn, const struct clientid_at
 
 /* known: the device had a durable record before this decision. */
 static int apply(struct policydb *db, void *txn, const struct clientid_attempt *a, int known,
-                 struct clientid_outcome *out)
+                 const struct read_state *rs, struct clientid_outcome *out)
 {
 	uint8_t key[PDB_DEVKEY_MAX], val[128];
 	int ret = 0;
@@ -738,9 +746,13 @@ static int apply(struct policydb *db, void *txn, const struct clientid_attempt *
 		struct pdb_copy copy = {.state = out->device.state,
 		                        .seen_day = out->device.seen_day};
 		int have_copy = 0;
-		if ((known || (u & CLIENTID_UPD_DEVICE) != 0) &&
-		    (have_copy = device_version(db, txn, a->account, &copy.version)) < 0)
+		if (rs->have_version && (u & (CLIENTID_UPD_DEVICE | CLIENTID_UPD_EVICT)) == 0) {
+			copy.version = rs->version; /* no device written since it was read */
+			have_copy = known;
+		} else if ((known || (u & CLIENTID_UPD_DEVICE) != 0) &&
+		           (have_copy = device_version(db, txn, a->account, &copy.version)) < 0) {
 			return have_copy;
+		}
 		size_t klen = pdb_touch_key(a->fp, a->account, key);
 		size_t vlen = pdb_touch_encode(&out->device, have_copy ? &copy : NULL, val);
 		if ((ret = db->ops->put(txn, PDB_T_TOUCH, key, klen, val, vlen)) != 0)
@@ -777,30 +789,33 @@ static int decide_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct decide_ctx *c = vctx;
 	struct clientid_history h;
-	int ret = read_history(db, txn, c->a, 1, &h);
+	struct read_state rs = {.use_copy = 1};
+	int ret = read_history(db, txn, c->a, &rs, &h);
 	if (ret != 0)
 		return ret;
 	if ((ret = clientid_policy_decide(&db->cfg, c->a, &h, &c->out)) != 0)
 		return ret;
 	if (!clientid_outcome_is_durable(&c->out))
-		return apply(db, txn, c->a, (h.have & CLIENTID_HAVE_DEVICE) != 0, &c->out);
+		return apply(db, txn, c->a, (h.have & CLIENTID_HAVE_DEVICE) != 0, &rs, &c->out);
 	/* A security change: become the durable writer, then decide again on
 	 * what is there now (an administrator may have just changed it), from
 	 * the durable record itself, which the change rewrites. */
 	if ((ret = db->ops->upgrade(txn)) != 0)
 		return ret;
-	if ((ret = read_history(db, txn, c->a, 0, &h)) != 0)
+	rs = (struct read_state){.use_copy = 0};
+	if ((ret = read_history(db, txn, c->a, &rs, &h)) != 0)
 		return ret;
 	if ((ret = clientid_policy_decide(&db->cfg, c->a, &h, &c->out)) != 0)
 		return ret;
-	return apply(db, txn, c->a, (h.have & CLIENTID_HAVE_DEVICE) != 0, &c->out);
+	return apply(db, txn, c->a, (h.have & CLIENTID_HAVE_DEVICE) != 0, &rs, &c->out);
 }
 
 static int precheck_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct decide_ctx *c = vctx;
 	struct clientid_history h;
-	int ret = read_history(db, txn, c->a, 1, &h);
+	struct read_state rs = {.use_copy = 1};
+	int ret = read_history(db, txn, c->a, &rs, &h);
 	if (ret != 0)
 		return ret;
 	return clientid_policy_decide(&db->cfg, c->a, &h, &c->out);
