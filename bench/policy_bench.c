@@ -10,7 +10,10 @@
  * in ROUNDS alternating blocks, so that both meet the same machine, and
  * each percentile is the median of the blocks'. Prints a line per store:
  *   RESULT accounts=N decisions=K decisions_per_s=.. p50_us=.. p99_us=..
- *          bytes_per_device=.. p99_us_by_round=..,..
+ *          bytes_per_device=.. faults=.. preempted=.. p99_us_by_round=..,..
+ * faults (page faults: first touches of the maps) and preempted
+ * (involuntary context switches: other load on the machine) are counted
+ * over the timed blocks only, to tell the causes of a latency tail apart.
  * Usage: policy-bench DIR SMALL BIG DECISIONS WARMUP ROUNDS */
 #include "policydb-admin.h"
 #include "policydb-private.h"
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define DEVICES_PER_ACCOUNT 3
@@ -99,7 +103,9 @@ static int gen_devices_txn(struct policydb *db, void *txn, void *ctx)
 /* Pass 2: routine touch records in the touch table's key order (device
  * fingerprint first), as a store built up over time holds them: without
  * the free list that inserting 3M random keys in 60 big transactions
- * leaves behind (see docs/durability.md). */
+ * leaves behind (see docs/durability.md). Each is what a decision on the
+ * device writes: with the copy of its durable state and the device version
+ * of its account's shard (backend.h). */
 static int gen_touch_txn(struct policydb *db, void *txn, void *ctx)
 {
 	struct gen *g = ctx;
@@ -112,10 +118,19 @@ static int gen_touch_txn(struct policydb *db, void *txn, void *ctx)
 		account_name(g->order[i] / 8, account, sizeof(account));
 		struct clientid_fp fp;
 		device_fp(g->order[i] / 8, (unsigned)(g->order[i] % 8), &fp);
-		uint8_t key[PDB_TOUCHKEY_MAX], val[PDB_TOUCH_LEN];
+		uint8_t key[PDB_TOUCHKEY_MAX], val[PDB_TOUCH_MAX];
 		size_t klen = pdb_touch_key(&fp, account, key);
-		pdb_touch_encode(&dev, val);
-		int ret = db->ops->put(txn, PDB_T_TOUCH, key, klen, val, PDB_TOUCH_LEN);
+		struct pdb_copy copy = {.state = dev.state, .seen_day = dev.seen_day};
+		uint8_t vkey[PDB_VERSION_KEY];
+		pdb_version_key(pdb_shard(account, strlen(account)), vkey);
+		const void *v;
+		size_t vlen;
+		int ret = db->ops->get(txn, PDB_T_META, vkey, sizeof(vkey), &v, &vlen);
+		if (ret != 1 || vlen != PDB_VERSION_LEN)
+			return ret < 0 ? ret : CLIENTID_E_STORE_CORRUPT;
+		memcpy(&copy.version, v, PDB_VERSION_LEN);
+		vlen = pdb_touch_encode(&dev, &copy, val);
+		ret = db->ops->put(txn, PDB_T_TOUCH, key, klen, val, vlen);
 		if (ret != 0)
 			return ret;
 	}
@@ -224,6 +239,7 @@ struct store {
 	uint64_t accounts;
 	struct run r;
 	double bytes_per_device, secs;
+	long minflt, nivcsw; /* page faults and preemptions in the timed blocks */
 	double p50[MAX_ROUNDS], p99[MAX_ROUNDS];
 };
 
@@ -277,9 +293,14 @@ static int store_open(struct store *st, const char *dir, size_t warmup)
 /* One timed block of n decisions: its p50 and p99 go to round k. */
 static void store_round(struct store *st, int k, size_t n, uint64_t *lat)
 {
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
 	uint64_t start = ns_now();
 	run_decisions(&st->r, n, lat);
 	st->secs += (double)(ns_now() - start) / 1e9;
+	getrusage(RUSAGE_SELF, &ru1);
+	st->minflt += ru1.ru_minflt - ru0.ru_minflt + ru1.ru_majflt - ru0.ru_majflt;
+	st->nivcsw += ru1.ru_nivcsw - ru0.ru_nivcsw;
 	qsort(lat, n, sizeof(*lat), cmp_u64);
 	st->p50[k] = (double)lat[n / 2] / 1e3;
 	st->p99[k] = (double)lat[n * 99 / 100] / 1e3;
@@ -288,10 +309,10 @@ static void store_round(struct store *st, int k, size_t n, uint64_t *lat)
 static void store_report(const struct store *st, int rounds, size_t n)
 {
 	printf("RESULT accounts=%llu decisions=%zu errors=%zu decisions_per_s=%.0f p50_us=%.1f "
-	       "p99_us=%.1f bytes_per_device=%.0f p99_us_by_round=",
+	       "p99_us=%.1f bytes_per_device=%.0f faults=%ld preempted=%ld p99_us_by_round=",
 	       (unsigned long long)st->accounts, n * (size_t)rounds, st->r.errors,
 	       (double)n * rounds / st->secs, median(st->p50, rounds), median(st->p99, rounds),
-	       st->bytes_per_device);
+	       st->bytes_per_device, st->minflt, st->nivcsw);
 	for (int k = 0; k < rounds; k++)
 		printf("%s%.1f", k ? "," : "", st->p99[k]);
 	printf("\n");

@@ -584,7 +584,9 @@ static int daccounts_touch_cb(void *vctx, const void *key, size_t klen, const vo
 	struct daccounts_ctx *c = vctx;
 	char account[CLIENTID_ACCOUNT_MAX + 1];
 	size_t alen = klen - PDB_FP_ROUTINE;
-	if (alen == 0 || alen > CLIENTID_ACCOUNT_MAX)
+	if (alen == 0)
+		return 0; /* the device's failure window */
+	if (alen > CLIENTID_ACCOUNT_MAX)
 		return CLIENTID_E_STORE_CORRUPT;
 	memcpy(account, (const uint8_t *)key + PDB_FP_ROUTINE, alen);
 	account[alen] = '\0';
@@ -701,6 +703,7 @@ int policydb_events(struct policydb *db, uint64_t since, policydb_event_fn *fn, 
 
 struct stats_walk {
 	struct policydb_stats *s;
+	uint64_t windows; /* device failure windows in the touch table */
 	char last_account[CLIENTID_ACCOUNT_MAX + 1];
 	size_t last_len;
 };
@@ -724,14 +727,30 @@ static int stats_dev_cb(void *vctx, const void *key, size_t klen, const void *va
 	return 0;
 }
 
+static int stats_touch_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct stats_walk *w = vctx;
+	(void)key;
+	(void)val;
+	(void)vlen;
+	if (klen == PDB_FP_ROUTINE)
+		w->windows++;
+	else
+		w->s->touches++;
+	return 0;
+}
+
 static int stats_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct stats_walk w;
 	memset(&w, 0, sizeof(w));
 	w.s = vctx;
 	int ret = db->ops->scan(txn, PDB_T_DEVICES, NULL, 0, 0, stats_dev_cb, &w);
+	if (ret == 0)
+		ret = db->ops->scan(txn, PDB_T_TOUCH, NULL, 0, 0, stats_touch_cb, &w);
 	if (ret != 0)
 		return ret;
+	w.s->counters = w.windows; /* policydb_stats() adds the counters table */
 	const void *val;
 	size_t len;
 	ret = db->ops->get(txn, PDB_T_COUNTERS, "attack", 6, &val, &len);
@@ -752,11 +771,10 @@ int policydb_stats(struct policydb *db, struct policydb_stats *s_r)
 	struct policydb_store_stats st;
 	if ((ret = db->ops->stats(db->be, &st)) != 0)
 		return pdb_fail(db, ret);
-	s_r->touches = st.entries[PDB_T_TOUCH];
 	s_r->bans = st.entries[PDB_T_BANS];
 	s_r->policies = st.entries[PDB_T_ACCOUNTS];
 	s_r->events = st.entries[PDB_T_EVENTS];
-	s_r->counters = st.entries[PDB_T_COUNTERS];
+	s_r->counters += st.entries[PDB_T_COUNTERS];
 	s_r->bytes_durable = st.bytes_durable;
 	s_r->bytes_routine = st.bytes_routine;
 	s_r->map_durable = st.map_durable;
@@ -798,6 +816,7 @@ struct prune_ctx {
 	uint32_t now;
 	int dry_run;
 	struct keylist devices, touches, events, counters;
+	struct keylist windows; /* device failure windows, in the touch table */
 };
 
 static int older(uint32_t now, uint32_t t, uint32_t age)
@@ -836,9 +855,21 @@ static int prune_dev_cb(void *vctx, const void *key, size_t klen, const void *va
 	return 0;
 }
 
+static uint32_t window_start(const uint8_t *v)
+{
+	return (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 | (uint32_t)v[3] << 24;
+}
+
 static int prune_touch_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	struct prune_ctx *c = vctx;
+	if (klen == PDB_FP_ROUTINE) {
+		/* The device's failure window. */
+		if (vlen == PDB_WINDOW_LEN &&
+		    !older(c->now, window_start(val), c->db->cfg.device_fail_window))
+			return 0;
+		return keylist_add(&c->windows, key, klen);
+	}
 	struct clientid_device d;
 	if (pdb_touch_decode(val, vlen, &d) != 0)
 		return CLIENTID_E_STORE_CORRUPT;
@@ -890,14 +921,14 @@ static int prune_counter_cb(void *vctx, const void *key, size_t klen, const void
 		                           : 0;
 		return until < c->now ? keylist_add(&c->counters, key, klen) : 0;
 	}
-	if (vlen != 8)
+	if (vlen != PDB_WINDOW_LEN)
 		return keylist_add(&c->counters, key, klen);
+	/* 'd': device windows of stores written before they moved to the touch
+	 * table; nothing reads them any more. */
 	window = k[0] == 'd'   ? cfg->device_fail_window
 	         : k[0] == 'i' ? cfg->ip_fail_window
 	                       : cfg->attack_window;
-	uint32_t start =
-	    (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 | (uint32_t)v[3] << 24;
-	return older(c->now, start, window) ? keylist_add(&c->counters, key, klen) : 0;
+	return older(c->now, window_start(v), window) ? keylist_add(&c->counters, key, klen) : 0;
 }
 
 static int delete_all(struct policydb *db, void *txn, struct keylist *l)
@@ -912,8 +943,8 @@ static int delete_all(struct policydb *db, void *txn, struct keylist *l)
 
 static void prune_reset(struct prune_ctx *c)
 {
-	struct keylist *lists[] = {&c->devices, &c->touches, &c->events, &c->counters};
-	for (size_t i = 0; i < 4; i++) {
+	struct keylist *lists[] = {&c->devices, &c->touches, &c->events, &c->counters, &c->windows};
+	for (size_t i = 0; i < 5; i++) {
 		free(lists[i]->keys);
 		lists[i]->keys = NULL;
 		lists[i]->n = lists[i]->cap = 0;
@@ -941,10 +972,12 @@ static int prune_txn(struct policydb *db, void *txn, void *vctx)
 	c->touches.table = PDB_T_TOUCH;
 	c->events.table = PDB_T_EVENTS;
 	c->counters.table = PDB_T_COUNTERS;
+	c->windows.table = PDB_T_TOUCH;
 	if ((ret = delete_all(db, txn, &c->devices)) == 0 &&
 	    (ret = delete_all(db, txn, &c->touches)) == 0 &&
-	    (ret = delete_all(db, txn, &c->events)) == 0)
-		ret = delete_all(db, txn, &c->counters);
+	    (ret = delete_all(db, txn, &c->events)) == 0 &&
+	    (ret = delete_all(db, txn, &c->counters)) == 0)
+		ret = delete_all(db, txn, &c->windows);
 	return ret;
 }
 
@@ -961,7 +994,7 @@ int policydb_prune(struct policydb *db, uint64_t now, int dry_run,
 	/* Traces listed twice (with their device, and as stale) count once. */
 	counts_r->touches = c.touches.n;
 	counts_r->events = c.events.n;
-	counts_r->counters = c.counters.n;
+	counts_r->counters = c.counters.n + c.windows.n;
 	prune_reset(&c);
 	return ret;
 }
@@ -1003,8 +1036,11 @@ static int check_cb(void *vctx, const void *key, size_t klen, const void *val, s
 		break;
 	}
 	case PDB_T_TOUCH:
-		bad = klen <= PDB_FP_ROUTINE || klen > PDB_TOUCHKEY_MAX ||
-		      pdb_touch_decode(val, vlen, &d) != 0;
+		if (klen == PDB_FP_ROUTINE)
+			bad = vlen != PDB_WINDOW_LEN;
+		else
+			bad = klen < PDB_FP_ROUTINE || klen > PDB_TOUCHKEY_MAX ||
+			      pdb_touch_decode(val, vlen, &d) != 0;
 		break;
 	case PDB_T_BANS:
 		bad = klen < CLIENTID_FP_LEN || klen > PDB_BANKEY_MAX ||

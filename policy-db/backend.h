@@ -19,19 +19,49 @@
 
 enum policydb_table {
 	/* durable */
-	PDB_T_META = 0, /* "schema" -> u32 */
+	PDB_T_META = 0, /* "schema" -> u32; 'v' shard[2] -> version (see below) */
 	PDB_T_DEVICES,  /* account NUL fp[32] -> device */
 	PDB_T_BANS,     /* fp[32] [account] -> ban */
 	PDB_T_ACCOUNTS, /* account -> policy */
 	PDB_T_EVENTS,   /* seq (u64, big-endian) -> event */
 	/* routine */
 	PDB_T_RMETA,    /* "schema", "boot_id" */
-	PDB_T_TOUCH,    /* fp[16] account -> last seen, address, counts */
-	PDB_T_COUNTERS, /* windows and the attack state */
+	PDB_T_TOUCH,    /* fp[16] account -> last seen, address, counts;
+	                 * fp[16] -> the device's failure window (sorts first, so a
+	                 * decision finds both on one page) */
+	PDB_T_COUNTERS, /* per address and site-wide windows, the attack state */
 	PDB_T_COUNT_
 };
 
 #define PDB_TABLE_DURABLE(t) ((t) < PDB_T_RMETA)
+
+/* Device versions. Accounts fall into PDB_SHARDS shards. Every put or
+ * delete of a PDB_T_DEVICES record (whose key starts with the account and
+ * a NUL) also sets the version of the account's shard, PDB_T_META key 'v'
+ * shard (big-endian, 2 bytes), to a random 8-byte value drawn once per
+ * transaction. So while a shard's version is unchanged, so is every device
+ * record of its accounts: policydb.c keeps a copy of a device's state in its
+ * routine trace, valid while the version it was copied at is current.
+ * Every backend must keep this contract. */
+#define PDB_SHARDS      4096
+#define PDB_VERSION_KEY 3
+#define PDB_VERSION_LEN 8
+
+static inline unsigned pdb_shard(const void *account, size_t len)
+{
+	const unsigned char *p = account;
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return (unsigned)(h % PDB_SHARDS);
+}
+
+static inline void pdb_version_key(unsigned shard, uint8_t key[PDB_VERSION_KEY])
+{
+	key[0] = 'v';
+	key[1] = (uint8_t)(shard >> 8);
+	key[2] = (uint8_t)shard;
+}
 
 enum policydb_txn_flags {
 	PDB_TXN_READ = 0,

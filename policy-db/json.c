@@ -545,8 +545,8 @@ static int import_item_apply(void *vctx, const struct import_item *it)
 		                   pdb_device_encode(&it->device, val));
 		if (ret == 0 && it->touched) {
 			klen = pdb_touch_key(&it->fp, it->account, key);
-			pdb_touch_encode(&it->device, val);
-			ret = db->ops->put(c->txn, PDB_T_TOUCH, key, klen, val, PDB_TOUCH_LEN);
+			size_t vlen = pdb_touch_encode(&it->device, NULL, val);
+			ret = db->ops->put(c->txn, PDB_T_TOUCH, key, klen, val, vlen);
 		}
 		c->counts.devices++;
 		return ret;

@@ -18,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PART_DURABLE 0
@@ -54,6 +56,7 @@ struct lmdb_txn {
 	struct lmdb_be *be;
 	MDB_txn *txn[2];
 	int write[2];
+	uint64_t version; /* of the device shards this transaction writes; 0: none yet */
 };
 
 static struct part *part_of(struct lmdb_be *be, enum policydb_table t)
@@ -536,6 +539,38 @@ static int be_get(void *vtxn, enum policydb_table tab, const void *key, size_t k
 	return 1;
 }
 
+/* A fresh device version for this transaction (backend.h). Never 0. */
+static uint64_t txn_version(struct lmdb_txn *t)
+{
+	static uint64_t counter;
+	while (t->version == 0) {
+		if (getrandom(&t->version, sizeof(t->version), GRND_NONBLOCK) !=
+		    (ssize_t)sizeof(t->version)) {
+			/* No entropy yet (early boot): unique is enough. */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			t->version = ((uint64_t)ts.tv_sec << 32 ^ (uint64_t)ts.tv_nsec) * 31 +
+			             ((uint64_t)getpid() << 20) + ++counter;
+		}
+	}
+	return t->version;
+}
+
+/* After a write of a device record: a new version of its account's shard. */
+static int devices_changed(struct lmdb_txn *t, const void *key, size_t klen)
+{
+	const uint8_t *nul = memchr(key, 0, klen);
+	size_t alen = nul != NULL ? (size_t)(nul - (const uint8_t *)key) : klen;
+	uint8_t vkey[PDB_VERSION_KEY], val[PDB_VERSION_LEN];
+	pdb_version_key(pdb_shard(key, alen), vkey);
+	uint64_t version = txn_version(t);
+	memcpy(val, &version, sizeof(val));
+	struct part *p = part_of(t->be, PDB_T_META);
+	MDB_val k = {sizeof(vkey), vkey}, v = {sizeof(val), val};
+	int rc = mdb_put(txn_for(t, PDB_T_META), p->dbi[PDB_T_META], &k, &v, 0);
+	return lmdb_error(t->be, p, rc, "put device version");
+}
+
 static int be_put(void *vtxn, enum policydb_table tab, const void *key, size_t klen,
                   const void *val, size_t vlen)
 {
@@ -543,6 +578,8 @@ static int be_put(void *vtxn, enum policydb_table tab, const void *key, size_t k
 	struct part *p = part_of(t->be, tab);
 	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
 	int rc = mdb_put(txn_for(t, tab), p->dbi[tab], &k, &v, 0);
+	if (rc == 0 && tab == PDB_T_DEVICES)
+		return devices_changed(t, key, klen);
 	return lmdb_error(t->be, p, rc, "put");
 }
 
@@ -554,7 +591,11 @@ static int be_del(void *vtxn, enum policydb_table tab, const void *key, size_t k
 	int rc = mdb_del(txn_for(t, tab), p->dbi[tab], &k, NULL);
 	if (rc == MDB_NOTFOUND)
 		return 0;
-	return rc == 0 ? 1 : lmdb_error(t->be, p, rc, "delete");
+	if (rc == 0 && tab == PDB_T_DEVICES)
+		rc = devices_changed(t, key, klen);
+	else if (rc != 0)
+		return lmdb_error(t->be, p, rc, "delete");
+	return rc == 0 ? 1 : rc;
 }
 
 static int be_scan(void *vtxn, enum policydb_table tab, const void *start, size_t slen, size_t plen,

@@ -9,7 +9,8 @@
 #include "backend.h"
 #include "policydb.h"
 
-#define PDB_SCHEMA_VERSION 1
+/* 2: device versions (backend.h), which older programs would not keep. */
+#define PDB_SCHEMA_VERSION 2
 
 struct policydb {
 	struct clientid_config cfg;
@@ -46,12 +47,23 @@ size_t pdb_ban_key(const struct clientid_fp *fp, const char *account, uint8_t *k
 
 size_t pdb_device_encode(const struct clientid_device *d, uint8_t *buf);
 int pdb_device_decode(const void *val, size_t len, struct clientid_device *d);
-#define PDB_TOUCH_LEN 32
-void pdb_touch_encode(const struct clientid_device *d, uint8_t *buf);
+/* A copy of a device's durable state in its trace, and the device version
+ * (backend.h) of the account's shard it was copied at. */
+struct pdb_copy {
+	uint64_t version;
+	uint32_t seen_day;
+	enum clientid_device_state state;
+};
+#define PDB_TOUCH_MAX 44
+/* Returns the length; copy may be NULL. */
+size_t pdb_touch_encode(const struct clientid_device *d, const struct pdb_copy *copy, uint8_t *buf);
 int pdb_touch_decode(const void *val, size_t len, struct clientid_device *d);
+/* Returns 1 and the copy when the trace holds one, else 0. */
+int pdb_touch_copy(const void *val, size_t len, struct pdb_copy *copy);
 #define PDB_BAN_LEN 8
 void pdb_ban_encode(const struct pdb_ban *b, uint8_t *buf);
 int pdb_ban_decode(const void *val, size_t len, struct pdb_ban *b);
+#define PDB_WINDOW_LEN 8 /* start, count */
 #define PDB_POLICY_LEN 8
 void pdb_policy_encode(const struct clientid_account_policy *p, uint8_t *buf);
 int pdb_policy_decode(const void *val, size_t len, struct clientid_account_policy *p);

@@ -89,32 +89,71 @@ int pdb_device_decode(const void *val, size_t len, struct clientid_device *d)
 	return 0;
 }
 
-/* Routine device: last seen, successes, failures, family, protocol, 0, 0,
- * address. */
-void pdb_touch_encode(const struct clientid_device *d, uint8_t *buf)
+/* Routine device (a trace): last seen, successes, failures, family,
+ * protocol, copied state (0 without a copy), flags, the address (4 bytes
+ * with TRACE_ADDR4, else 16), then with TRACE_COPY the device version and
+ * seen day of the copy. 20 to 44 bytes; 32 with flags 0 is the first
+ * layout. */
+#define TRACE_ADDR4 0x01
+#define TRACE_COPY  0x02
+
+static size_t trace_addr_len(const uint8_t *b)
 {
-	memset(buf, 0, PDB_TOUCH_LEN);
+	return (b[15] & TRACE_ADDR4) != 0 ? 4 : 16;
+}
+
+size_t pdb_touch_encode(const struct clientid_device *d, const struct pdb_copy *copy, uint8_t *buf)
+{
+	size_t alen = d->last_ip.family == 4 ? 4 : 16;
 	put32(buf, d->last_seen);
 	put32(buf + 4, d->successes);
 	put32(buf + 8, d->failures);
 	buf[12] = d->last_ip.family;
 	buf[13] = (uint8_t)d->last_protocol;
-	memcpy(buf + 16, d->last_ip.addr, 16);
+	buf[14] = copy != NULL ? (uint8_t)copy->state : 0;
+	buf[15] = (uint8_t)((alen == 4 ? TRACE_ADDR4 : 0) | (copy != NULL ? TRACE_COPY : 0));
+	memcpy(buf + 16, d->last_ip.addr, alen);
+	size_t n = 16 + alen;
+	if (copy != NULL) {
+		memcpy(buf + n, &copy->version, PDB_VERSION_LEN);
+		put32(buf + n + PDB_VERSION_LEN, copy->seen_day);
+		n += PDB_VERSION_LEN + 4;
+	}
+	return n;
 }
 
 int pdb_touch_decode(const void *val, size_t len, struct clientid_device *d)
 {
 	const uint8_t *b = val;
-	if (len != PDB_TOUCH_LEN || (b[12] != 0 && b[12] != 4 && b[12] != 6) ||
-	    b[13] > CLIENTID_PROTO_OTHER)
+	if (len < 20 || (b[15] & ~(TRACE_ADDR4 | TRACE_COPY)) != 0 ||
+	    len != 16 + trace_addr_len(b) + ((b[15] & TRACE_COPY) != 0 ? PDB_VERSION_LEN + 4 : 0) ||
+	    (b[12] != 0 && b[12] != 4 && b[12] != 6) || b[13] > CLIENTID_PROTO_OTHER ||
+	    ((b[15] & TRACE_ADDR4) != 0 && b[12] != 4))
+		return CLIENTID_E_STORE_CORRUPT;
+	if ((b[15] & TRACE_COPY) != 0 ? b[14] < CLIENTID_DEV_PENDING || b[14] > CLIENTID_DEV_BLOCKED
+	                              : b[14] != 0)
 		return CLIENTID_E_STORE_CORRUPT;
 	d->last_seen = get32(b);
 	d->successes = get32(b + 4);
 	d->failures = get32(b + 8);
 	d->last_ip.family = b[12];
 	d->last_protocol = (enum clientid_protocol)b[13];
-	memcpy(d->last_ip.addr, b + 16, 16);
+	memset(d->last_ip.addr, 0, sizeof(d->last_ip.addr));
+	memcpy(d->last_ip.addr, b + 16, trace_addr_len(b));
 	return 0;
+}
+
+int pdb_touch_copy(const void *val, size_t len, struct pdb_copy *copy)
+{
+	const uint8_t *b = val;
+	struct clientid_device d;
+	if (pdb_touch_decode(val, len, &d) != 0 || (b[15] & TRACE_COPY) == 0)
+		return 0;
+	size_t n = 16 + trace_addr_len(b);
+	memcpy(&copy->version, b + n, PDB_VERSION_LEN);
+	copy->seen_day = get32(b + n + PDB_VERSION_LEN);
+	copy->state = (enum clientid_device_state)b[14];
+	return 1;
 }
 
 void pdb_ban_encode(const struct pdb_ban *ban, uint8_t *buf)
@@ -310,7 +349,8 @@ int pdb_fail(struct policydb *db, int code)
 /* Schema migrations: steps[v] turns version v into v + 1. None yet; the
  * first change of a record format adds one and bumps PDB_SCHEMA_VERSION. */
 typedef int migrate_fn(struct policydb *db, void *txn);
-static migrate_fn *const migrations[PDB_SCHEMA_VERSION] = {NULL};
+/* 1 -> 2: device versions appear as devices are written; nothing to do. */
+static migrate_fn *const migrations[PDB_SCHEMA_VERSION] = {NULL, NULL};
 
 static int schema_txn(struct policydb *db, void *txn, void *ctx)
 {
@@ -444,35 +484,28 @@ int pdb_with_txn(struct policydb *db, unsigned flags, pdb_txn_fn *fn, void *ctx)
 
 /* --- history --- */
 
-static int get_window(struct policydb *db, void *txn, const void *key, size_t klen,
-                      struct clientid_window *w)
+static int get_window(struct policydb *db, void *txn, enum policydb_table t, const void *key,
+                      size_t klen, struct clientid_window *w)
 {
 	const void *val;
 	size_t len;
-	int ret = db->ops->get(txn, PDB_T_COUNTERS, key, klen, &val, &len);
+	int ret = db->ops->get(txn, t, key, klen, &val, &len);
 	if (ret <= 0)
 		return ret;
-	if (len != 8)
+	if (len != PDB_WINDOW_LEN)
 		return CLIENTID_E_STORE_CORRUPT;
 	w->start = get32(val);
 	w->count = get32((const uint8_t *)val + 4);
 	return 0;
 }
 
-static int put_window(struct policydb *db, void *txn, const void *key, size_t klen,
-                      const struct clientid_window *w)
+static int put_window(struct policydb *db, void *txn, enum policydb_table t, const void *key,
+                      size_t klen, const struct clientid_window *w)
 {
-	uint8_t b[8];
+	uint8_t b[PDB_WINDOW_LEN];
 	put32(b, w->start);
 	put32(b + 4, w->count);
-	return db->ops->put(txn, PDB_T_COUNTERS, key, klen, b, 8);
-}
-
-static size_t dev_counter_key(const struct clientid_fp *fp, uint8_t *key)
-{
-	key[0] = 'd';
-	memcpy(key + 1, fp->b, PDB_FP_ROUTINE);
-	return 1 + PDB_FP_ROUTINE;
+	return db->ops->put(txn, t, key, klen, b, PDB_WINDOW_LEN);
 }
 
 static size_t ip_counter_key(const struct clientid_ip *ip, uint8_t *key)
@@ -494,6 +527,8 @@ static int count_accounts(void *vctx, const void *key, size_t klen, const void *
 {
 	struct accounts_ctx *c = vctx;
 	size_t alen = klen - PDB_FP_ROUTINE;
+	if (alen == 0)
+		return 0; /* the device's failure window */
 	if (alen == c->account_len &&
 	    memcmp((const uint8_t *)key + PDB_FP_ROUTINE, c->account, alen) == 0)
 		return 0;
@@ -550,8 +585,54 @@ static int read_ban(struct policydb *db, void *txn, const struct clientid_fp *fp
 	return 0;
 }
 
+/* The device version of the account's shard (backend.h): 1 and *v_r, or 0
+ * when the shard has none yet. */
+static int device_version(struct policydb *db, void *txn, const char *account, uint64_t *v_r)
+{
+	uint8_t key[PDB_VERSION_KEY];
+	pdb_version_key(pdb_shard(account, strlen(account)), key);
+	const void *val;
+	size_t len;
+	int ret = db->ops->get(txn, PDB_T_META, key, sizeof(key), &val, &len);
+	if (ret <= 0)
+		return ret;
+	if (len != PDB_VERSION_LEN)
+		return CLIENTID_E_STORE_CORRUPT;
+	memcpy(v_r, val, PDB_VERSION_LEN);
+	return 1;
+}
+
+/* What read_history() learns besides the history, for apply(). */
+struct read_state {
+	int use_copy;     /* in: a current copy may stand in for the durable record */
+	int have_version; /* out: version is the account shard's device version */
+	uint64_t version;
+};
+
+/* The device's durable state from the copy in its trace, if that is
+ * current: returns 1 with state and seen day set in h, else 0. */
+static int read_copy(struct policydb *db, void *txn, const struct clientid_attempt *a,
+                     const void *trace, size_t len, struct read_state *rs,
+                     struct clientid_history *h)
+{
+	struct pdb_copy copy;
+	if (pdb_touch_copy(trace, len, &copy) != 1)
+		return 0;
+	int ret = device_version(db, txn, a->account, &rs->version);
+	rs->have_version = ret == 1;
+	if (ret != 1 || rs->version != copy.version)
+		return ret < 0 ? ret : 0;
+	h->device.state = copy.state;
+	h->device.seen_day = copy.seen_day;
+	h->have |= CLIENTID_HAVE_DEVICE;
+	return 1;
+}
+
+/* With rs->use_copy, a current copy of the device's state in its trace
+ * stands in for its durable record, whose type, label and first sighting
+ * are then left empty: fine for a decision that changes nothing durable. */
 static int read_history(struct policydb *db, void *txn, const struct clientid_attempt *a,
-                        struct clientid_history *h)
+                        struct read_state *rs, struct clientid_history *h)
 {
 	const struct clientid_config *cfg = &db->cfg;
 	const void *val;
@@ -567,30 +648,35 @@ static int read_history(struct policydb *db, void *txn, const struct clientid_at
 	if (a->fp != NULL) {
 		if ((ret = read_ban(db, txn, a->fp, NULL, h)) != 0)
 			return ret;
-		uint8_t ckey[32];
-		if ((ret = get_window(db, txn, ckey, dev_counter_key(a->fp, ckey), &h->dev_fail)) <
-		    0)
+		/* Before the device's traces, on the same page: see backend.h. */
+		if ((ret = get_window(db, txn, PDB_T_TOUCH, a->fp->b, PDB_FP_ROUTINE,
+		                      &h->dev_fail)) < 0)
 			return ret;
 	}
 	if (a->fp != NULL && a->account != NULL) {
 		if ((ret = read_ban(db, txn, a->fp, a->account, h)) != 0)
 			return ret;
 		uint8_t key[PDB_DEVKEY_MAX];
-		size_t klen = pdb_device_key(a->account, a->fp, key);
-		ret = db->ops->get(txn, PDB_T_DEVICES, key, klen, &val, &len);
-		if (ret < 0)
-			return ret;
-		if (ret == 1) {
-			if (pdb_device_decode(val, len, &h->device) != 0)
-				return CLIENTID_E_STORE_CORRUPT;
-			h->have |= CLIENTID_HAVE_DEVICE;
-		}
-		klen = pdb_touch_key(a->fp, a->account, key);
+		size_t klen = pdb_touch_key(a->fp, a->account, key);
 		ret = db->ops->get(txn, PDB_T_TOUCH, key, klen, &val, &len);
 		if (ret < 0)
 			return ret;
-		if (ret == 1 && pdb_touch_decode(val, len, &h->device) == 0)
+		if (ret == 1 && pdb_touch_decode(val, len, &h->device) == 0) {
 			h->have |= CLIENTID_HAVE_TOUCH;
+			if (rs->use_copy && (ret = read_copy(db, txn, a, val, len, rs, h)) < 0)
+				return ret;
+		}
+		if ((h->have & CLIENTID_HAVE_DEVICE) == 0) {
+			klen = pdb_device_key(a->account, a->fp, key);
+			ret = db->ops->get(txn, PDB_T_DEVICES, key, klen, &val, &len);
+			if (ret < 0)
+				return ret;
+			if (ret == 1) {
+				if (pdb_device_decode(val, len, &h->device) != 0)
+					return CLIENTID_E_STORE_CORRUPT;
+				h->have |= CLIENTID_HAVE_DEVICE;
+			}
+		}
 		if (cfg->device_max_accounts != 0) {
 			struct accounts_ctx c = {
 			    .account = a->account,
@@ -616,10 +702,10 @@ static int read_history(struct policydb *db, void *txn, const struct clientid_at
 		}
 	}
 	uint8_t ckey[32];
-	if (a->ip.family != 0 &&
-	    (ret = get_window(db, txn, ckey, ip_counter_key(&a->ip, ckey), &h->ip_fail)) < 0)
+	if (a->ip.family != 0 && (ret = get_window(db, txn, PDB_T_COUNTERS, ckey,
+	                                           ip_counter_key(&a->ip, ckey), &h->ip_fail)) < 0)
 		return ret;
-	if ((ret = get_window(db, txn, "s", 1, &h->site_fail)) < 0)
+	if ((ret = get_window(db, txn, PDB_T_COUNTERS, "s", 1, &h->site_fail)) < 0)
 		return ret;
 	ret = db->ops->get(txn, PDB_T_COUNTERS, "attack", 6, &val, &len);
 	if (ret < 0)
@@ -629,8 +715,9 @@ static int read_history(struct policydb *db, void *txn, const struct clientid_at
 	return 0;
 }
 
-static int apply(struct policydb *db, void *txn, const struct clientid_attempt *a,
-                 struct clientid_outcome *out)
+/* known: the device had a durable record before this decision. */
+static int apply(struct policydb *db, void *txn, const struct clientid_attempt *a, int known,
+                 const struct read_state *rs, struct clientid_outcome *out)
 {
 	uint8_t key[PDB_DEVKEY_MAX], val[128];
 	int ret = 0;
@@ -654,19 +741,32 @@ static int apply(struct policydb *db, void *txn, const struct clientid_attempt *
 			return ret;
 	}
 	if ((u & CLIENTID_UPD_TOUCH) != 0) {
+		/* The trace copies the device's durable state as this transaction
+		 * leaves it, with the version that this transaction sees. */
+		struct pdb_copy copy = {.state = out->device.state,
+		                        .seen_day = out->device.seen_day};
+		int have_copy = 0;
+		if (rs->have_version && (u & (CLIENTID_UPD_DEVICE | CLIENTID_UPD_EVICT)) == 0) {
+			copy.version = rs->version; /* no device written since it was read */
+			have_copy = known;
+		} else if ((known || (u & CLIENTID_UPD_DEVICE) != 0) &&
+		           (have_copy = device_version(db, txn, a->account, &copy.version)) < 0) {
+			return have_copy;
+		}
 		size_t klen = pdb_touch_key(a->fp, a->account, key);
-		pdb_touch_encode(&out->device, val);
-		if ((ret = db->ops->put(txn, PDB_T_TOUCH, key, klen, val, PDB_TOUCH_LEN)) != 0)
+		size_t vlen = pdb_touch_encode(&out->device, have_copy ? &copy : NULL, val);
+		if ((ret = db->ops->put(txn, PDB_T_TOUCH, key, klen, val, vlen)) != 0)
 			return ret;
 	}
 	if ((u & CLIENTID_UPD_DEV_FAIL) != 0 &&
-	    (ret = put_window(db, txn, key, dev_counter_key(a->fp, key), &out->dev_fail)) != 0)
+	    (ret = put_window(db, txn, PDB_T_TOUCH, a->fp->b, PDB_FP_ROUTINE, &out->dev_fail)) != 0)
 		return ret;
 	if ((u & CLIENTID_UPD_IP_FAIL) != 0 &&
-	    (ret = put_window(db, txn, key, ip_counter_key(&a->ip, key), &out->ip_fail)) != 0)
+	    (ret = put_window(db, txn, PDB_T_COUNTERS, key, ip_counter_key(&a->ip, key),
+	                      &out->ip_fail)) != 0)
 		return ret;
 	if ((u & CLIENTID_UPD_SITE_FAIL) != 0 &&
-	    (ret = put_window(db, txn, "s", 1, &out->site_fail)) != 0)
+	    (ret = put_window(db, txn, PDB_T_COUNTERS, "s", 1, &out->site_fail)) != 0)
 		return ret;
 	if ((u & CLIENTID_UPD_ATTACK) != 0) {
 		put32(val, out->attack_until);
@@ -689,29 +789,33 @@ static int decide_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct decide_ctx *c = vctx;
 	struct clientid_history h;
-	int ret = read_history(db, txn, c->a, &h);
+	struct read_state rs = {.use_copy = 1};
+	int ret = read_history(db, txn, c->a, &rs, &h);
 	if (ret != 0)
 		return ret;
 	if ((ret = clientid_policy_decide(&db->cfg, c->a, &h, &c->out)) != 0)
 		return ret;
 	if (!clientid_outcome_is_durable(&c->out))
-		return apply(db, txn, c->a, &c->out);
+		return apply(db, txn, c->a, (h.have & CLIENTID_HAVE_DEVICE) != 0, &rs, &c->out);
 	/* A security change: become the durable writer, then decide again on
-	 * what is there now (an administrator may have just changed it). */
+	 * what is there now (an administrator may have just changed it), from
+	 * the durable record itself, which the change rewrites. */
 	if ((ret = db->ops->upgrade(txn)) != 0)
 		return ret;
-	if ((ret = read_history(db, txn, c->a, &h)) != 0)
+	rs = (struct read_state){.use_copy = 0};
+	if ((ret = read_history(db, txn, c->a, &rs, &h)) != 0)
 		return ret;
 	if ((ret = clientid_policy_decide(&db->cfg, c->a, &h, &c->out)) != 0)
 		return ret;
-	return apply(db, txn, c->a, &c->out);
+	return apply(db, txn, c->a, (h.have & CLIENTID_HAVE_DEVICE) != 0, &rs, &c->out);
 }
 
 static int precheck_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct decide_ctx *c = vctx;
 	struct clientid_history h;
-	int ret = read_history(db, txn, c->a, &h);
+	struct read_state rs = {.use_copy = 1};
+	int ret = read_history(db, txn, c->a, &rs, &h);
 	if (ret != 0)
 		return ret;
 	return clientid_policy_decide(&db->cfg, c->a, &h, &c->out);

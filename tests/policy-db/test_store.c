@@ -519,11 +519,19 @@ static void test_schema_version(void)
 	struct fixture f;
 	fixture_make(&f, "");
 	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	/* A store of version 1 (no device versions) is taken up. */
+	unsigned old = 1;
+	CU_ASSERT_EQUAL(decide(db, "x", 1, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(pdb_with_txn(db, PDB_TXN_DURABLE, put_schema, &old), 0);
+	policydb_deinit(&db);
+	db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	CU_ASSERT_EQUAL(decide(db, "x", 1, 1, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
 	unsigned future = PDB_SCHEMA_VERSION + 1;
 	CU_ASSERT_EQUAL(pdb_with_txn(db, PDB_TXN_DURABLE, put_schema, &future), 0);
 	policydb_deinit(&db);
 	db = fixture_open(&f, POLICYDB_NO_ALERTS);
-	struct clientid_verdict v;
 	CU_ASSERT_EQUAL(decide(db, "x", 1, 1, T0, &v), CLIENTID_E_STORE_VERSION);
 	CU_ASSERT_PTR_NOT_NULL(strstr(policydb_last_error(db), "newer"));
 	policydb_deinit(&db);
@@ -666,6 +674,151 @@ static void test_events_and_prune(void)
 	fixture_remove(&f);
 }
 
+/* A device's failure window is a record of the touch table, keyed by the
+ * fingerprint's routine bytes alone, next to the device's traces (see
+ * backend.h): the limit, the reverse index, stats, check and prune must all
+ * tell it from a trace. */
+static void test_device_window_with_traces(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n[limits]\ndevice_fail_limit = 3\n"
+	                 "device_fail_window = 1h\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "wa", 21, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	CU_ASSERT_EQUAL(decide(db, "wb", 21, 0, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "wb", 21, 0, T0 + 2, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "wa", 21, 0, T0 + 3, &v), 0);
+	/* Three failures on two accounts: one window per device. */
+	CU_ASSERT_EQUAL(decide(db, "wa", 21, 1, T0 + 4, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_DEVICE_FAIL_LIMIT);
+	CU_ASSERT_EQUAL(decide(db, "wc", 22, 1, T0 + 4, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	unsigned n = 0;
+	struct clientid_fp d21 = fp_of(21);
+	CU_ASSERT_EQUAL(policydb_device_accounts(db, &d21, count_cb, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	struct policydb_stats s1, s2;
+	CU_ASSERT_EQUAL(policydb_stats(db, &s1), 0);
+	CU_ASSERT_EQUAL(s1.touches, 3);
+	CU_ASSERT(s1.counters >= 1);
+	struct policydb_check r;
+	CU_ASSERT_EQUAL(policydb_check(db, &r), 0);
+	CU_ASSERT_EQUAL(r.problems, 0);
+	/* Two hours later the window is over and pruned; the traces stay. */
+	struct policydb_prune_counts pc;
+	CU_ASSERT_EQUAL(policydb_prune(db, T0 + 7200, 0, &pc), 0);
+	CU_ASSERT(pc.counters >= 1);
+	CU_ASSERT_EQUAL(pc.touches, 0);
+	CU_ASSERT_EQUAL(policydb_stats(db, &s2), 0);
+	CU_ASSERT_EQUAL(s2.touches, 3);
+	CU_ASSERT_EQUAL(s2.counters, s1.counters - pc.counters);
+	CU_ASSERT_EQUAL(decide(db, "wa", 21, 1, T0 + 7201, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+struct trace_probe {
+	const char *account;
+	struct clientid_fp fp;
+	int has_copy, has_version;
+	struct pdb_copy copy;
+	uint64_t version;
+};
+
+static int read_trace(struct policydb *db, void *txn, void *ctx)
+{
+	struct trace_probe *p = ctx;
+	uint8_t key[PDB_TOUCHKEY_MAX], vkey[PDB_VERSION_KEY];
+	size_t klen = pdb_touch_key(&p->fp, p->account, key);
+	const void *val;
+	size_t len;
+	int ret = db->ops->get(txn, PDB_T_TOUCH, key, klen, &val, &len);
+	p->has_copy = ret == 1 && pdb_touch_copy(val, len, &p->copy) == 1;
+	pdb_version_key(pdb_shard(p->account, strlen(p->account)), vkey);
+	ret = db->ops->get(txn, PDB_T_META, vkey, sizeof(vkey), &val, &len);
+	p->has_version = ret == 1 && len == PDB_VERSION_LEN;
+	if (p->has_version)
+		memcpy(&p->version, val, PDB_VERSION_LEN);
+	return ret < 0 ? ret : 0;
+}
+
+static void probe_trace(struct policydb *db, struct trace_probe *p)
+{
+	CU_ASSERT_EQUAL(pdb_with_txn(db, PDB_TXN_READ, read_trace, p), 0);
+}
+
+/* Traces copy their device's durable state, with the device version of the
+ * account's shard (backend.h); a decision uses the copy only while that
+ * version is current, and every change of a device record changes it. */
+static void test_trace_copy(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	struct trace_probe p = {.account = "cy", .fp = fp_of(31)};
+	CU_ASSERT_EQUAL(decide(db, "cy", 31, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	probe_trace(db, &p);
+	CU_ASSERT(p.has_copy && p.has_version);
+	CU_ASSERT_EQUAL(p.copy.version, p.version);
+	CU_ASSERT_EQUAL(p.copy.state, CLIENTID_DEV_TRUSTED);
+	CU_ASSERT_EQUAL(decide(db, "cy", 31, 1, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	/* An administrator's block makes the copy stale. */
+	uint64_t before = p.version;
+	CU_ASSERT_EQUAL(policydb_device_set_state(db, "cy", &p.fp, CLIENTID_DEV_BLOCKED, T0 + 2),
+	                0);
+	probe_trace(db, &p);
+	CU_ASSERT(p.has_copy && p.version != before && p.copy.version == before);
+	CU_ASSERT_EQUAL(p.copy.state, CLIENTID_DEV_TRUSTED);
+	CU_ASSERT_EQUAL(decide(db, "cy", 31, 1, T0 + 3, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_BLOCKED);
+	probe_trace(db, &p);
+	CU_ASSERT_EQUAL(p.copy.state, CLIENTID_DEV_BLOCKED);
+	CU_ASSERT_EQUAL(p.copy.version, p.version);
+	/* A new device of another account of the shard changes its version. */
+	char other[32];
+	for (unsigned i = 0;; i++) {
+		snprintf(other, sizeof(other), "s%u", i);
+		if (pdb_shard(other, strlen(other)) == pdb_shard("cy", 2))
+			break;
+	}
+	before = p.version;
+	CU_ASSERT_EQUAL(decide(db, other, 32, 1, T0 + 4, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	probe_trace(db, &p);
+	CU_ASSERT(p.version != before);
+	CU_ASSERT_EQUAL(decide(db, "cy", 31, 1, T0 + 5, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_BLOCKED);
+	/* Approved again; then forgotten: a new device, not a trusted one. */
+	CU_ASSERT_EQUAL(policydb_device_set_state(db, "cy", &p.fp, CLIENTID_DEV_TRUSTED, T0 + 6),
+	                0);
+	CU_ASSERT_EQUAL(decide(db, "cy", 31, 1, T0 + 7, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	before = p.version;
+	CU_ASSERT_EQUAL(policydb_device_forget(db, "cy", &p.fp, T0 + 8), 0);
+	probe_trace(db, &p);
+	CU_ASSERT(!p.has_copy && p.version != before);
+	CU_ASSERT_EQUAL(decide(db, "cy", 31, 1, T0 + 9, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	/* Traces of the first layout (32 bytes, no copy) still read. */
+	struct clientid_device d;
+	memset(&d, 0, sizeof(d));
+	uint8_t old[32] = {1, 0, 0,   0, 2, 0, 0, 0, 3, 0, 0, 0, 4, CLIENTID_PROTO_IMAP,
+	                   0, 0, 192, 0, 2, 1};
+	CU_ASSERT_EQUAL(pdb_touch_decode(old, sizeof(old), &d), 0);
+	CU_ASSERT_EQUAL(d.successes, 2);
+	CU_ASSERT_EQUAL(d.last_ip.addr[3], 1);
+	struct pdb_copy c;
+	CU_ASSERT_EQUAL(pdb_touch_copy(old, sizeof(old), &c), 0);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
 void register_store(void);
 void register_store(void)
 {
@@ -684,6 +837,8 @@ void register_store(void)
 	    {"export and import", test_export_import},
 	    {"alert_command runs detached", test_alert_command},
 	    {"events and prune", test_events_and_prune},
+	    {"a device's failure window lives with its traces", test_device_window_with_traces},
+	    {"a trace's copy of the device state is used only while current", test_trace_copy},
 	    {NULL, NULL},
 	};
 	unit_add_suite("store", tests);
