@@ -177,7 +177,11 @@ def smtp_submit(ex, device, token, subject):
 # Set-up
 
 
-def find_binaries(opts):
+def built_binaries(opts, build_exim=None):
+    """The plugin, policy service, clientidctl and clientid.so of the build
+    folder opts.build_dir, and the patched Exim (opts.exim, else $CLIENTID_EXIM,
+    else build_exim path): (namespace for the harnesses, list of what is
+    missing). Also used by tests/reliability."""
     b = os.path.abspath(opts.build_dir)
     paths = {
         "plugin_dir": os.path.join(b, "dovecot-plugin"),
@@ -188,16 +192,21 @@ def find_binaries(opts):
     missing = [p for p in paths.values() if not os.path.exists(p)]
     if not os.path.isfile(os.path.join(paths["plugin_dir"], dv.PLUGIN_FILE)):
         missing.append(os.path.join(paths["plugin_dir"], dv.PLUGIN_FILE))
-    opts.build_exim = None
+    opts.build_exim = build_exim
     exim = xb.find_exim(opts)
     if not exim or not os.access(exim, os.X_OK):
         missing.append("the patched Exim (exim-module/build-exim fast)")
+    paths["exim"] = exim
+    return types.SimpleNamespace(keep=False, valgrind=False, **paths), missing
+
+
+def find_binaries(opts):
+    bins, missing = built_binaries(opts)
     if missing:
         raise SystemExit("demo: not built: %s\n(was %s configured with -Ddovecot=disabled or "
                          "-Dexim=disabled? `meson configure %s -Ddovecot=auto -Dexim=auto`)"
                          % (", ".join(missing), opts.build_dir, opts.build_dir))
-    paths["exim"] = exim
-    return types.SimpleNamespace(keep=False, valgrind=False, **paths)
+    return bins
 
 
 def start_servers(bins, scratch):
