@@ -212,6 +212,7 @@ enum clientid_admin_action {
 	CLIENTID_ADMIN_POLICY,
 	CLIENTID_ADMIN_IMPORT,
 	CLIENTID_ADMIN_LABEL,
+	CLIENTID_ADMIN_UNLOCK, /* a lock-out ended early */
 	CLIENTID_ADMIN_COUNT_
 };
 

@@ -47,7 +47,7 @@ static const char *const admin_names[CLIENTID_ADMIN_COUNT_] = {
     [CLIENTID_ADMIN_FORGET] = "forget",   [CLIENTID_ADMIN_REGISTER] = "register",
     [CLIENTID_ADMIN_REVOKE] = "revoke",   [CLIENTID_ADMIN_UNREVOKE] = "unrevoke",
     [CLIENTID_ADMIN_POLICY] = "policy",   [CLIENTID_ADMIN_IMPORT] = "import",
-    [CLIENTID_ADMIN_LABEL] = "label",
+    [CLIENTID_ADMIN_LABEL] = "label",     [CLIENTID_ADMIN_UNLOCK] = "unlock",
 };
 
 static const char *const state_names[] = {NULL, "pending", "trusted", "blocked"};

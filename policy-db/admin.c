@@ -18,9 +18,10 @@ static int check_account(struct policydb *db, const char *account)
 	return 0;
 }
 
-static int admin_event(struct policydb *db, void *txn, enum clientid_admin_action action,
-                       const char *account, const struct clientid_fp *fp, const char *type,
-                       uint64_t now)
+/* ip may be NULL. */
+static int admin_event_ip(struct policydb *db, void *txn, enum clientid_admin_action action,
+                          const char *account, const struct clientid_fp *fp, const char *type,
+                          const struct clientid_ip *ip, uint64_t now)
 {
 	struct clientid_event ev;
 	memset(&ev, 0, sizeof(ev));
@@ -35,7 +36,16 @@ static int admin_event(struct policydb *db, void *txn, enum clientid_admin_actio
 	}
 	if (type != NULL)
 		snprintf(ev.type, sizeof(ev.type), "%s", type);
+	if (ip != NULL)
+		ev.ip = *ip;
 	return pdb_event_append(db, txn, &ev);
+}
+
+static int admin_event(struct policydb *db, void *txn, enum clientid_admin_action action,
+                       const char *account, const struct clientid_fp *fp, const char *type,
+                       uint64_t now)
+{
+	return admin_event_ip(db, txn, action, account, fp, type, NULL, now);
 }
 
 /* --- listing --- */
@@ -377,6 +387,41 @@ int policydb_device_forget(struct policydb *db, const char *account, const struc
 		return CLIENTID_E_INVAL;
 	struct change_ctx c = {.account = account, .fp = fp, .now = now};
 	return pdb_with_txn(db, PDB_TXN_ROUTINE | PDB_TXN_DURABLE, forget_txn, &c);
+}
+
+struct unlock_ctx {
+	const struct clientid_fp *fp;
+	const struct clientid_ip *ip;
+	uint64_t now;
+};
+
+static int unlock_txn(struct policydb *db, void *txn, void *vctx)
+{
+	struct unlock_ctx *c = vctx;
+	uint8_t key[32];
+	int ret;
+	if (c->fp != NULL) /* the device's window sorts before its traces */
+		ret = db->ops->del(txn, PDB_T_TOUCH, c->fp->b, PDB_FP_ROUTINE);
+	else
+		ret = db->ops->del(txn, PDB_T_COUNTERS, key, pdb_ip_counter_key(c->ip, key));
+	if (ret < 0)
+		return ret;
+	if (ret == 0) {
+		snprintf(db->err, sizeof(db->err), "no failed logins on record for this %s",
+		         c->fp != NULL ? "device" : "address");
+		return CLIENTID_E_NOTFOUND;
+	}
+	return admin_event_ip(db, txn, CLIENTID_ADMIN_UNLOCK, NULL, c->fp, NULL,
+	                      c->fp != NULL ? NULL : c->ip, c->now);
+}
+
+int policydb_unlock(struct policydb *db, const struct clientid_fp *fp, const struct clientid_ip *ip,
+                    uint64_t now)
+{
+	if (fp == NULL && (ip == NULL || ip->family == 0))
+		return CLIENTID_E_INVAL;
+	struct unlock_ctx c = {.fp = fp, .ip = ip, .now = now};
+	return pdb_with_txn(db, PDB_TXN_ROUTINE | PDB_TXN_DURABLE, unlock_txn, &c);
 }
 
 static int register_txn(struct policydb *db, void *txn, void *vctx)

@@ -30,7 +30,7 @@ struct opts {
 	const char *config;
 	int json, follow, dry_run;
 	uint64_t since;
-	const char *label, *account, *token_type, *state;
+	const char *label, *account, *token_type, *state, *ip;
 	int nargs;
 	char **args;
 };
@@ -77,6 +77,7 @@ static int usage(void)
 	      "  label ACCOUNT DEVICE TEXT\n"
 	      "  register ACCOUNT TYPE [--label TEXT] [--state pending|trusted]  (token on stdin)\n"
 	      "  revoke|unrevoke DEVICE|--token TYPE [--account ACCOUNT]       (token on stdin)\n"
+	      "  unlock DEVICE|--token TYPE|--ip ADDRESS   end a lock-out now  (token on stdin)\n"
 	      "  bans                         revoked and blocked devices\n"
 	      "  policy ACCOUNT [mode=M] [require_clientid=yes|no|default]\n"
 	      "                [learn_max_devices=N] [pending_max_devices=N]\n"
@@ -328,6 +329,34 @@ static int cmd_revoke(int revoke)
 	uint64_t now = (uint64_t)time(NULL);
 	ret = revoke ? policydb_revoke(db, &fp, o.account, now)
 	             : policydb_unrevoke(db, &fp, o.account, now);
+	return ret != 0 ? fail(ret) : EX_OK_;
+}
+
+static int cmd_unlock(void)
+{
+	struct clientid_fp fp;
+	struct clientid_ip ip;
+	int ret;
+	if (o.ip != NULL && o.token_type == NULL && o.nargs == 0) {
+		if (clientid_ip_parse(o.ip, &ip) != 0) {
+			fprintf(stderr, "clientidctl: '%s' is not an IP address\n", o.ip);
+			return EX_USAGE_;
+		}
+		ret = policydb_unlock(db, NULL, &ip, (uint64_t)time(NULL));
+		return ret != 0 ? fail(ret) : EX_OK_;
+	}
+	if (o.ip != NULL)
+		return usage();
+	if (o.token_type != NULL && o.nargs == 0) {
+		if ((ret = token_fp(o.token_type, &fp)) != 0)
+			return ret;
+	} else if (o.token_type == NULL && o.nargs == 1) {
+		if ((ret = resolve(NULL, o.args[0], &fp)) != 0)
+			return fail(ret);
+	} else {
+		return usage();
+	}
+	ret = policydb_unlock(db, &fp, NULL, (uint64_t)time(NULL));
 	return ret != 0 ? fail(ret) : EX_OK_;
 }
 
@@ -781,6 +810,7 @@ static const struct command {
     {"register", cmd_register, 1, 1},
     {"revoke", NULL, 1, 1},
     {"unrevoke", NULL, 1, 1},
+    {"unlock", cmd_unlock, 1, 1},
     {"bans", cmd_bans, 0, 0},
     {"policy", cmd_policy, 1, 0},
     {"accounts", cmd_accounts, 0, 0},
@@ -839,6 +869,9 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--token") == 0) {
 			if (take_value(argc, argv, &i, &o.token_type) != 0)
 				return usage();
+		} else if (strcmp(a, "--ip") == 0) {
+			if (take_value(argc, argv, &i, &o.ip) != 0)
+				return usage();
 		} else if (strcmp(a, "--state") == 0) {
 			if (take_value(argc, argv, &i, &o.state) != 0)
 				return usage();
@@ -873,7 +906,8 @@ int main(int argc, char **argv)
 	char err[CLIENTID_ERRBUF_SIZE];
 	unsigned flags = POLICYDB_NO_ALERTS | (cmd->writes ? 0 : POLICYDB_NO_CREATE) |
 	                 (cmd->needs_secret ? 0 : POLICYDB_NO_SECRET);
-	if (strcmp(cmd->name, "revoke") == 0 || strcmp(cmd->name, "unrevoke") == 0) {
+	if (strcmp(cmd->name, "revoke") == 0 || strcmp(cmd->name, "unrevoke") == 0 ||
+	    strcmp(cmd->name, "unlock") == 0) {
 		if (o.token_type == NULL)
 			flags |= POLICYDB_NO_SECRET;
 	}

@@ -44,6 +44,8 @@ struct pdb_ban {
 size_t pdb_device_key(const char *account, const struct clientid_fp *fp, uint8_t *key);
 size_t pdb_touch_key(const struct clientid_fp *fp, const char *account, uint8_t *key);
 size_t pdb_ban_key(const struct clientid_fp *fp, const char *account, uint8_t *key);
+/* The key of an address's failure window in PDB_T_COUNTERS; 18 bytes. */
+size_t pdb_ip_counter_key(const struct clientid_ip *ip, uint8_t *key);
 
 size_t pdb_device_encode(const struct clientid_device *d, uint8_t *buf);
 int pdb_device_decode(const void *val, size_t len, struct clientid_device *d);

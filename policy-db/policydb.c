@@ -508,7 +508,7 @@ static int put_window(struct policydb *db, void *txn, enum policydb_table t, con
 	return db->ops->put(txn, t, key, klen, b, PDB_WINDOW_LEN);
 }
 
-static size_t ip_counter_key(const struct clientid_ip *ip, uint8_t *key)
+size_t pdb_ip_counter_key(const struct clientid_ip *ip, uint8_t *key)
 {
 	key[0] = 'i';
 	key[1] = ip->family;
@@ -702,8 +702,9 @@ static int read_history(struct policydb *db, void *txn, const struct clientid_at
 		}
 	}
 	uint8_t ckey[32];
-	if (a->ip.family != 0 && (ret = get_window(db, txn, PDB_T_COUNTERS, ckey,
-	                                           ip_counter_key(&a->ip, ckey), &h->ip_fail)) < 0)
+	if (a->ip.family != 0 &&
+	    (ret = get_window(db, txn, PDB_T_COUNTERS, ckey, pdb_ip_counter_key(&a->ip, ckey),
+	                      &h->ip_fail)) < 0)
 		return ret;
 	if ((ret = get_window(db, txn, PDB_T_COUNTERS, "s", 1, &h->site_fail)) < 0)
 		return ret;
@@ -762,7 +763,7 @@ static int apply(struct policydb *db, void *txn, const struct clientid_attempt *
 	    (ret = put_window(db, txn, PDB_T_TOUCH, a->fp->b, PDB_FP_ROUTINE, &out->dev_fail)) != 0)
 		return ret;
 	if ((u & CLIENTID_UPD_IP_FAIL) != 0 &&
-	    (ret = put_window(db, txn, PDB_T_COUNTERS, key, ip_counter_key(&a->ip, key),
+	    (ret = put_window(db, txn, PDB_T_COUNTERS, key, pdb_ip_counter_key(&a->ip, key),
 	                      &out->ip_fail)) != 0)
 		return ret;
 	if ((u & CLIENTID_UPD_SITE_FAIL) != 0 &&

@@ -159,6 +159,52 @@ static int count_cb(void *ctx, const char *acc, uint32_t last, const struct poli
 	return 0;
 }
 
+static int unlock_events_cb(void *ctx, const struct clientid_event *ev)
+{
+	if (ev->kind == CLIENTID_EV_ADMIN && ev->reason == CLIENTID_ADMIN_UNLOCK)
+		(*(unsigned *)ctx)++;
+	return 0;
+}
+
+static void test_unlock(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n[limits]\ndevice_fail_limit = 2\n"
+	                 "ip_fail_limit = 2\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	/* a trusted device locked out by its own failures */
+	CU_ASSERT_EQUAL(decide(db, "kim", 20, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	for (int i = 1; i <= 2; i++)
+		CU_ASSERT_EQUAL(decide(db, "kim", 20, 0, T0 + (unsigned)i, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "kim", 20, 1, T0 + 3, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_DEVICE_FAIL_LIMIT);
+	struct clientid_fp d20 = fp_of(20);
+	CU_ASSERT_EQUAL(policydb_unlock(db, &d20, NULL, T0 + 4), 0);
+	CU_ASSERT_EQUAL(decide(db, "kim", 20, 1, T0 + 5, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	CU_ASSERT_EQUAL(policydb_unlock(db, &d20, NULL, T0 + 6), CLIENTID_E_NOTFOUND);
+	/* an address locked out by clients without a client id */
+	for (int i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL(decide(db, "lea", 0, 0, T0 + (unsigned)i, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "lea", 0, 1, T0 + 3, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_IP_FAIL_LIMIT);
+	struct clientid_ip ip;
+	CU_ASSERT_EQUAL_FATAL(clientid_ip_parse("192.0.2.10", &ip), 0);
+	CU_ASSERT_EQUAL(policydb_unlock(db, NULL, &ip, T0 + 4), 0);
+	CU_ASSERT_EQUAL(decide(db, "lea", 0, 1, T0 + 5, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
+	CU_ASSERT_EQUAL(policydb_unlock(db, NULL, NULL, T0), CLIENTID_E_INVAL);
+	/* both left an admin event */
+	unsigned unlocks = 0;
+	CU_ASSERT_EQUAL(policydb_events(db, 1, unlock_events_cb, &unlocks), 0);
+	CU_ASSERT_EQUAL(unlocks, 2);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
 static void test_precheck_and_limits(void)
 {
 	struct fixture f;
@@ -827,6 +873,7 @@ void register_store(void)
 	    {"enforce: pending, approve, block, forget", test_enforce_pending_approve},
 	    {"revocations and account policy", test_revoke_and_policy},
 	    {"precheck, limits, walking device, record-only", test_precheck_and_limits},
+	    {"unlock ends a lock-out early", test_unlock},
 	    {"a fork reopens the store", test_fork_reopens},
 	    {"map full: a tiny map grows", test_map_grows},
 	    {"bad store: missing, not a directory, no access, read-only", test_bad_store},
