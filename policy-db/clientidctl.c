@@ -313,19 +313,28 @@ static int cmd_register(void)
 	return EX_OK_;
 }
 
+/* The device of revoke, unrevoke and unlock: the token on stdin with
+ * --token TYPE, else the one DEVICE argument (a prefix unique among the
+ * account's devices, or the whole store's with account NULL). Returns
+ * EX_OK_ with *fp set, or the exit status. */
+static int device_arg(const char *account, struct clientid_fp *fp)
+{
+	int ret;
+	if (o.token_type != NULL && o.nargs == 0)
+		return token_fp(o.token_type, fp);
+	if (o.token_type != NULL || o.nargs != 1)
+		return usage();
+	if ((ret = resolve(account, o.args[0], fp)) != 0)
+		return fail(ret);
+	return EX_OK_;
+}
+
 static int cmd_revoke(int revoke)
 {
 	struct clientid_fp fp;
-	int ret;
-	if (o.token_type != NULL && o.nargs == 0) {
-		if ((ret = token_fp(o.token_type, &fp)) != 0)
-			return ret;
-	} else if (o.token_type == NULL && o.nargs == 1) {
-		if ((ret = resolve(o.account, o.args[0], &fp)) != 0)
-			return fail(ret);
-	} else {
-		return usage();
-	}
+	int ret = device_arg(o.account, &fp);
+	if (ret != EX_OK_)
+		return ret;
 	uint64_t now = (uint64_t)time(NULL);
 	ret = revoke ? policydb_revoke(db, &fp, o.account, now)
 	             : policydb_unrevoke(db, &fp, o.account, now);
@@ -347,15 +356,8 @@ static int cmd_unlock(void)
 	}
 	if (o.ip != NULL)
 		return usage();
-	if (o.token_type != NULL && o.nargs == 0) {
-		if ((ret = token_fp(o.token_type, &fp)) != 0)
-			return ret;
-	} else if (o.token_type == NULL && o.nargs == 1) {
-		if ((ret = resolve(NULL, o.args[0], &fp)) != 0)
-			return fail(ret);
-	} else {
-		return usage();
-	}
+	if ((ret = device_arg(NULL, &fp)) != EX_OK_)
+		return ret;
 	ret = policydb_unlock(db, &fp, NULL, (uint64_t)time(NULL));
 	return ret != 0 ? fail(ret) : EX_OK_;
 }
