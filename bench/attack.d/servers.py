@@ -243,8 +243,8 @@ class Setup:
             conf = conf.replace("# bench/attack: authenticators\n", EXIM_BASE_AUTH)
         conf = conf.replace("PWFILE = %s/passwd\n" % ex.dir,
                             "PWFILE = %s/passwd\n%s" % (ex.dir, EXIM_PASSWORD_MACROS))
-        main_inc = ".include %s/conf.d/main/04_clientid_options" % xp.SNIPPETS
-        acl_inc = ".include %s/conf.d/acl/25_clientid_check_auth" % xp.SNIPPETS
+        main_inc = ".include %s/conf.d/main/04_clientid_options" % ex.snippets
+        acl_inc = ".include %s/conf.d/acl/25_clientid_check_auth" % ex.snippets
         for part in (main_inc, acl_inc):
             if part not in conf:
                 raise RuntimeError("unexpected Exim configuration from the harness")

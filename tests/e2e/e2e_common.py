@@ -1,7 +1,9 @@
-"""What every end-to-end harness needs the same way: a free loopback port
-and a throwaway self-signed certificate."""
+"""What every end-to-end harness needs the same way: a free loopback port,
+a throwaway self-signed certificate, and a staged copy of what the servers
+load from the build."""
 
 import os
+import shutil
 import socket
 import subprocess
 
@@ -21,3 +23,27 @@ def make_cert(directory, cn):
          "-subj", "/CN=" + cn, "-keyout", os.path.join(directory, "key.pem"),
          "-out", os.path.join(directory, "cert.pem")],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stage(src, directory, mode=0o644):
+    """Copies src (a file, or a folder of them) that a server's unprivileged
+    processes load, run or read into directory, a harness's scratch folder,
+    owned by root with mode (folders 0755), as the packages install them.
+    The servers then never reach into the checkout, which may sit where
+    their users cannot read (root's 0700 home, a 0700 mktemp -d). Returns
+    the staged path."""
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    dst = os.path.join(directory, os.path.basename(os.path.normpath(src)))
+    if not os.path.isdir(src):
+        shutil.copyfile(src, dst)
+        os.chown(dst, 0, 0)
+        os.chmod(dst, mode)
+        return dst
+    shutil.copytree(src, dst)
+    for root, _, files in os.walk(dst):
+        os.chown(root, 0, 0)
+        os.chmod(root, 0o755)
+        for p in (os.path.join(root, n) for n in files):
+            os.chown(p, 0, 0)
+            os.chmod(p, mode)
+    return dst

@@ -61,6 +61,9 @@ sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e", "dovecot"))
 from e2e_common import make_cert  # noqa: E402
 import dovecot_e2e as dv  # noqa: E402  (imaplib's CLIENTID command)
+from results import record  # noqa: E402  (via dovecot_e2e's path)
+
+SKIP = 77
 
 OUR_PACKAGES = ["clientid-tools", "dovecot-clientid", "exim4-clientid"]
 EXIM_PACKAGES = ["exim4-base", "exim4-config", "exim4-daemon-heavy"]
@@ -97,7 +100,12 @@ SUBMISSION = 587
 
 
 class Fatal(Exception):
-    """A step that the rest of the run depends on failed."""
+    """A step that the rest of the run depends on failed. counted: the
+    failure is already one of the results (Results.must)."""
+
+    def __init__(self, what, counted=False):
+        super().__init__(what)
+        self.counted = counted
 
 
 # --------------------------------------------------------------------------
@@ -115,11 +123,12 @@ class Results:
         else:
             self.failed += 1
             print("FAIL: " + what + (" (%s)" % detail if detail else ""), flush=True)
+        record("PASS" if ok else "FAIL", what, detail)
         return ok
 
     def must(self, ok, what, detail=""):
         if not self.check(ok, what, detail):
-            raise Fatal(what)
+            raise Fatal(what, counted=True)
 
 
 def step(text):
@@ -797,8 +806,10 @@ def main():
                     help="leave the patched Exim packages installed at the end")
     opts = ap.parse_args()
     if os.geteuid() != 0:
-        print("SKIP: the full-stack test installs packages and starts servers: run it as root")
-        return 0
+        why = "the full-stack test installs packages and starts servers: run it as root"
+        print("SKIP: " + why)
+        record("SKIP", "full-stack test", why)
+        return SKIP
     t0 = time.monotonic()
 
     def on_term(signum, _frame):
@@ -842,6 +853,8 @@ def main():
         purge(res)
     except Fatal as e:
         print("stopping here: %s" % e, flush=True)
+        if not e.counted:  # an early stop is always a failure
+            res.check(False, "the run stopped early: %s" % e)
     except KeyboardInterrupt as e:
         res.check(False, "interrupted (%s)" % (e or "Ctrl-C"))
     except Exception as e:  # report, then clean up

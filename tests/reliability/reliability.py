@@ -33,6 +33,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -43,13 +44,15 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-for sub in ("e2e/dovecot", "e2e/dovecot-policy", "e2e/exim", "e2e/exim-policy", "demo"):
+for sub in ("e2e/dovecot", "e2e/dovecot-policy", "e2e/exim", "e2e/exim-policy", "demo",
+            "harness"):
     sys.path.insert(0, os.path.join(REPO, "tests", sub))
 import dovecot_e2e as dv  # noqa: E402
 import policy_e2e as pv  # noqa: E402
 import exim_e2e as xb  # noqa: E402
 import exim_policy_e2e as xp  # noqa: E402
 import demo  # noqa: E402
+from results import record  # noqa: E402
 
 SKIP = 77
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
@@ -135,11 +138,13 @@ class Servers:
         if faketime_file:
             # only the service's clock is faked; the monotonic clock is not,
             # so timeouts and delays stay real
+            plain = "executable = %s" % self.ps.service
+            check(plain in dc.extra_conf, "unexpected Dovecot configuration from the harness")
             dc.extra_conf = dc.extra_conf.replace(
-                "executable = %s" % bins.service,
+                plain,
                 "executable = /usr/bin/env LD_PRELOAD=%s FAKETIME_TIMESTAMP_FILE=%s "
                 "FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1 %s"
-                % (FAKETIME_LIB, faketime_file, bins.service))
+                % (FAKETIME_LIB, faketime_file, self.ps.service))
         xp.USERS.clear()
         for u in ACCOUNTS:
             xp.USERS[u] = pw(u)
@@ -651,6 +656,7 @@ class Suite:
 
     def report(self, name, status, why=""):
         self.results.append((name, status))
+        record(status, name, why)
         line = "%s %s" % (status, name)
         if why:
             line += (": " if status == "FAIL" else " (") + why + (")" if status == "SKIP" else "")
@@ -885,12 +891,14 @@ class Suite:
                     except ProcessLookupError:
                         pass
                 for s in held:
+                    s.sock.settimeout(30)
                     try:
-                        s.sock.settimeout(30)
                         line = s.sock.recv(100)
-                        check(line == b"", "a killed session still answered %r" % line)
-                    except OSError:
-                        pass
+                    except socket.timeout:
+                        raise Failure("a parked session was not killed: no end in 30 s")
+                    except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                        line = b""  # the kernel ended it when its process died
+                    check(line == b"", "a killed session still answered %r" % line)
                     s.close()
                 held.clear()
                 if rnd == 2:

@@ -12,8 +12,14 @@ struct unit_test {
 /* Registers a suite of tests; the array ends with {NULL, NULL}. */
 void unit_add_suite(const char *name, const struct unit_test *tests);
 
+/* Marks the running test as skipped, with why (printed and recorded). The
+ * test must return after it; a skip is reported in make test's summary. */
+void unit_skip(const char *why);
+
 /* Runs every registered suite with CUnit's basic interface, prints its run
- * summary, and returns the process exit status (0 when nothing failed). */
+ * summary, appends one PASS/FAIL/SKIP line per test to $CLIENTID_RESULTS
+ * when it is set (tests/harness/results.py), and returns the process exit status (0 when nothing
+ * failed). */
 int unit_run(void);
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))

@@ -89,6 +89,7 @@ class PolicyServer:
         self.secret = os.path.join(self.dir, "secret")
         self.store = store_path or os.path.join(self.dir, "store")
         self.api_key = os.path.join(self.dir, "api-key")
+        self.service = dv.stage(args.service, self.dir, 0o755)
         self.key = secrets.token_hex(16)
         self.mode = mode
         self.on_error = on_error
@@ -103,16 +104,16 @@ class PolicyServer:
             f.write("".join("%s:{PLAIN}%s\n" % (u, pw(u)) for u in USERS))
         self.write_conf()
         extra = CONF_TEMPLATE.format(
-            port=self.port, service=args.service, conf=self.conf, api_key=self.api_key,
+            port=self.port, service=self.service, conf=self.conf, api_key=self.api_key,
             key=self.key, users=os.path.join(self.dir, "users"), reject_on_fail=reject_on_fail,
             failure_delay=failure_delay)
         if getattr(args, "valgrind", False):
             # the service under valgrind: any error is a test failure
             extra = extra.replace(
-                "executable = %s" % args.service,
+                "executable = %s" % self.service,
                 "executable = /usr/bin/valgrind -q --error-exitcode=99 --leak-check=full "
                 "--errors-for-leak-kinds=definite --show-leak-kinds=definite --log-file=%s/valgrind.%%p.log %s"
-                % (self.dir, args.service))
+                % (self.dir, self.service))
             extra = extra.replace("  process_limit = 1\n", "  process_limit = 1\n  vsz_limit = 0\n")
         if not before_auth:
             # Dovecot asks only after auth, the service is told so with -a,
@@ -121,7 +122,7 @@ class PolicyServer:
                                   "auth_policy_check_before_auth = no")
             extra = extra.replace(" clientid/phase=%{passdb:clientid_phase}", "")
             extra = extra.replace("  override_fields = clientid_phase=verified\n", "")
-            extra = extra.replace("%s -C" % args.service, "%s -a -C" % args.service)
+            extra = extra.replace("%s -C" % self.service, "%s -a -C" % self.service)
         self.dc = PolicyDovecot(args.plugin_dir, "policy-" + name, enable="yes", keep=args.keep,
                              extra_conf=extra)
 
@@ -160,8 +161,7 @@ class PolicyServer:
             except OSError:
                 continue
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == master and (exe == self.args.service or
-                                   self.args.service.encode() in cmd):
+            if ppid == master and (exe == self.service or self.service.encode() in cmd):
                 out.append(int(p))
         return out
 

@@ -29,7 +29,9 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from e2e_common import free_port, make_cert  # noqa: E402,F401
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "harness"))
+from e2e_common import free_port, make_cert, stage  # noqa: E402,F401
+from results import record  # noqa: E402
 
 SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,6 +51,7 @@ def check(cond, what):
     if not cond:
         raise TestFailure(what)
     print(f"  ok: {what}")
+    record("PASS", what)
 
 
 def expect(reply, code, what):
@@ -57,6 +60,7 @@ def expect(reply, code, what):
     if got != code:
         raise TestFailure(f"{what}: expected {code}, got {got} {text!r}")
     print(f"  ok: {what} -> {got} {text.splitlines()[0] if text else ''}")
+    record("PASS", what)
     return text
 
 
@@ -827,6 +831,7 @@ def main():
     except (TestFailure, smtplib.SMTPException, OSError, AssertionError) as e:
         traceback.print_exc()
         print(f"FAIL: {e}")
+        record("FAIL", opts.group, e)
         return 1
     print("PASS")
     return 0
