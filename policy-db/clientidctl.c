@@ -834,14 +834,11 @@ static int take_value(int argc, char **argv, int *i, const char **val)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Parses the command line into o and pos (the positional arguments, room
+ * for argc), then runs the command; returns the exit status. */
+static int run(int argc, char **argv, char **pos)
 {
-	o.config = CLIENTID_CONFIG_PATH;
-	o.since = 1;
-	char **pos = calloc((size_t)argc + 1, sizeof(char *));
 	int npos = 0;
-	if (pos == NULL)
-		return EX_FAIL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
 		if (strcmp(a, "--") == 0) {
@@ -900,11 +897,8 @@ int main(int argc, char **argv)
 	}
 	o.args = pos + 1;
 	o.nargs = npos - 1;
-	if (strcmp(cmd->name, "create-secret") == 0) {
-		int rc = cmd_create_secret();
-		free(pos);
-		return rc;
-	}
+	if (strcmp(cmd->name, "create-secret") == 0)
+		return cmd_create_secret();
 	char err[CLIENTID_ERRBUF_SIZE];
 	unsigned flags = POLICYDB_NO_ALERTS | (cmd->writes ? 0 : POLICYDB_NO_CREATE) |
 	                 (cmd->needs_secret ? 0 : POLICYDB_NO_SECRET);
@@ -916,7 +910,6 @@ int main(int argc, char **argv)
 	int ret = policydb_init(o.config, flags, &db, err);
 	if (ret != 0) {
 		fprintf(stderr, "clientidctl: %s\n", err);
-		free(pos);
 		return EX_CONFIG_;
 	}
 	int rc;
@@ -927,6 +920,17 @@ int main(int argc, char **argv)
 	else
 		rc = cmd_change(cmd->name);
 	policydb_deinit(&db);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	o.config = CLIENTID_CONFIG_PATH;
+	o.since = 1;
+	char **pos = calloc((size_t)argc + 1, sizeof(char *));
+	if (pos == NULL)
+		return EX_FAIL;
+	int rc = run(argc, argv, pos);
 	free(pos);
 	return rc;
 }
