@@ -395,18 +395,82 @@ struct unlock_ctx {
 	uint64_t now;
 };
 
+#define LOCKED_PAIRS_BATCH 16
+
+struct locked_pairs {
+	unsigned n;
+	uint8_t keys[LOCKED_PAIRS_BATCH][PDB_TOUCHKEY_MAX + 1]; /* [0] = length */
+};
+
+static int locked_pair_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct locked_pairs *l = vctx;
+	struct clientid_device d;
+	if (klen == PDB_FP_ROUTINE || klen > PDB_TOUCHKEY_MAX ||
+	    pdb_touch_decode(val, vlen, &d) != 0 || d.pair_fail.count == 0)
+		return 0;
+	l->keys[l->n][0] = (uint8_t)klen;
+	memcpy(l->keys[l->n] + 1, key, klen);
+	return ++l->n == LOCKED_PAIRS_BATCH ? 1 : 0;
+}
+
+/* Empties the failure window of a trace, keeping the rest of it. */
+static int pair_unlock(struct policydb *db, void *txn, const uint8_t *key, size_t klen)
+{
+	const void *val;
+	size_t len;
+	struct clientid_device d;
+	struct pdb_copy copy;
+	int ret = db->ops->get(txn, PDB_T_TOUCH, key, klen, &val, &len);
+	if (ret <= 0)
+		return ret;
+	if (pdb_touch_decode(val, len, &d) != 0)
+		return CLIENTID_E_STORE_CORRUPT;
+	int have_copy = pdb_touch_copy(val, len, &copy);
+	d.pair_fail = (struct clientid_window){0, 0};
+	uint8_t buf[PDB_TOUCH_MAX];
+	size_t n = pdb_touch_encode(&d, have_copy ? &copy : NULL, buf);
+	return db->ops->put(txn, PDB_T_TOUCH, key, klen, buf, n);
+}
+
+/* The failure windows of the device's trusted pairs (DESIGN.md section 3),
+ * in batches, since a scan must not see its own writes. Returns how many
+ * were emptied, or a negative code. */
+static int pairs_unlock(struct policydb *db, void *txn, const struct clientid_fp *fp)
+{
+	int total = 0, ret;
+	struct locked_pairs l;
+	do {
+		l.n = 0;
+		ret = db->ops->scan(txn, PDB_T_TOUCH, fp->b, PDB_FP_ROUTINE, PDB_FP_ROUTINE,
+		                    locked_pair_cb, &l);
+		if (ret < 0)
+			return ret;
+		for (unsigned i = 0; i < l.n; i++) {
+			if ((ret = pair_unlock(db, txn, l.keys[i] + 1, l.keys[i][0])) < 0)
+				return ret;
+		}
+		total += (int)l.n;
+	} while (l.n == LOCKED_PAIRS_BATCH);
+	return total;
+}
+
 static int unlock_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct unlock_ctx *c = vctx;
 	uint8_t key[32];
-	int ret;
-	if (c->fp != NULL) /* the device's window sorts before its traces */
+	int ret, pairs = 0;
+	if (c->fp != NULL) { /* the device's window sorts before its traces */
 		ret = db->ops->del(txn, PDB_T_TOUCH, c->fp->b, PDB_FP_ROUTINE);
-	else
-		ret = db->ops->del(txn, PDB_T_COUNTERS, key, pdb_ip_counter_key(c->ip, key));
+		if (ret >= 0 && (pairs = pairs_unlock(db, txn, c->fp)) < 0)
+			ret = pairs;
+	} else {
+		ret = db->ops->del(txn, PDB_T_COUNTERS, key,
+		                   pdb_ip_counter_key(&db->cfg, c->ip, key));
+	}
 	if (ret < 0)
 		return ret;
-	if (ret == 0) {
+	if (ret == 0 && pairs == 0) {
 		snprintf(db->err, sizeof(db->err), "no failed logins on record for this %s",
 		         c->fp != NULL ? "device" : "address");
 		return CLIENTID_E_NOTFOUND;
