@@ -488,6 +488,27 @@ int policydb_unlock(struct policydb *db, const struct clientid_fp *fp, const str
 	return pdb_with_txn(db, PDB_TXN_ROUTINE | PDB_TXN_DURABLE, unlock_txn, &c);
 }
 
+static int unlock_attack_txn(struct policydb *db, void *txn, void *vctx)
+{
+	const uint64_t *now = vctx;
+	int ret = db->ops->del(txn, PDB_T_COUNTERS, "attack", 6);
+	if (ret < 0)
+		return ret;
+	if (ret == 0) {
+		snprintf(db->err, sizeof(db->err), "the site is not in under-attack mode");
+		return CLIENTID_E_NOTFOUND;
+	}
+	/* The site-wide count too, or the next failure starts the mode again. */
+	if ((ret = db->ops->del(txn, PDB_T_COUNTERS, "s", 1)) < 0)
+		return ret;
+	return admin_event_ip(db, txn, CLIENTID_ADMIN_UNLOCK, NULL, NULL, NULL, NULL, *now);
+}
+
+int policydb_unlock_attack(struct policydb *db, uint64_t now)
+{
+	return pdb_with_txn(db, PDB_TXN_ROUTINE | PDB_TXN_DURABLE, unlock_attack_txn, &now);
+}
+
 static int register_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct change_ctx *c = vctx;

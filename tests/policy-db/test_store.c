@@ -1115,6 +1115,38 @@ static void test_schema_3(void)
 	fixture_remove(&f);
 }
 
+/* Issue 13 item 10: a window or attack mode written while the clock was
+ * ahead stayed in force after it was corrected; and unlock --attack. */
+static void test_clock_jump(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n[limits]\ndevice_fail_limit = 2\n"
+	                 "[attack]\nfail_threshold = 3\nduration = 15m\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	uint64_t ahead = T0 + 30 * 86400;
+	for (unsigned i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(decide(db, "cj", 50, 0, ahead + i, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "cj", 51, 1, ahead + 5, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_UNDER_ATTACK);
+	/* the clock is put right: neither the lock-out nor the mode holds */
+	CU_ASSERT_EQUAL(decide(db, "cj", 50, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	CU_ASSERT_EQUAL(v.flags & CLIENTID_VF_UNDER_ATTACK, 0);
+	/* unlock --attack ends the mode at once */
+	for (unsigned i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(decide(db, "ck", 0, 0, T0 + 10 + i, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "ck", 52, 1, T0 + 20, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_UNDER_ATTACK);
+	CU_ASSERT_EQUAL(policydb_unlock_attack(db, T0 + 21), 0);
+	CU_ASSERT_EQUAL(decide(db, "ck", 52, 1, T0 + 22, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	CU_ASSERT_EQUAL(policydb_unlock_attack(db, T0 + 23), CLIENTID_E_NOTFOUND);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
 void register_store(void);
 void register_store(void)
 {
@@ -1142,6 +1174,7 @@ void register_store(void)
 	    {"travel evaded by a failure first (issue 13 item 9)", test_travel_last_success},
 	    {"IPv6 ip_fail_limit keyed on the full /128 (issue 13 item 8)", test_ip_prefix},
 	    {"schema 2 is taken up by schema 3", test_schema_3},
+	    {"a forward clock jump never expires (issue 13 item 10)", test_clock_jump},
 	    {NULL, NULL},
 	};
 	unit_add_suite("store", tests);
