@@ -114,6 +114,13 @@ struct clientid_verdict {
 const char *clientid_reason_name(enum clientid_reason reason);
 const char *clientid_decision_name(enum clientid_decision decision);
 
+/* What observe mode let through, for a log line: " observed would=deny
+ * reason=<reason>" when v carries CLIENTID_VF_OBSERVED, else "". Written
+ * into buf, which the caller owns; returns buf. */
+#define CLIENTID_OBSERVED_TEXT_MAX 64
+const char *clientid_verdict_observed(const struct clientid_verdict *v,
+                                      char buf[CLIENTID_OBSERVED_TEXT_MAX]);
+
 enum clientid_device_state {
 	CLIENTID_DEV_PENDING = 1,
 	CLIENTID_DEV_TRUSTED,

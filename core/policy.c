@@ -68,6 +68,16 @@ const char *clientid_decision_name(enum clientid_decision decision)
 	return decision_names[decision];
 }
 
+const char *clientid_verdict_observed(const struct clientid_verdict *v,
+                                      char buf[CLIENTID_OBSERVED_TEXT_MAX])
+{
+	buf[0] = '\0';
+	if ((v->flags & CLIENTID_VF_OBSERVED) != 0)
+		snprintf(buf, CLIENTID_OBSERVED_TEXT_MAX, " observed would=%s reason=%s",
+		         clientid_decision_name(CLIENTID_DENY), clientid_reason_name(v->reason));
+	return buf;
+}
+
 const char *clientid_event_kind_name(enum clientid_event_kind kind)
 {
 	if ((unsigned)kind >= CLIENTID_EV_COUNT_ || event_names[kind] == NULL)

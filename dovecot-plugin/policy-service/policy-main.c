@@ -319,7 +319,7 @@ static void policy_log_decision(const struct policy_service_request *r,
                                 const struct clientid_verdict *v, int status)
 {
 	char fp_short[CLIENTID_FP_SHORT_LEN + 1] = "-";
-	char ip[CLIENTID_IP_STR_MAX];
+	char ip[CLIENTID_IP_STR_MAX], observed[CLIENTID_OBSERVED_TEXT_MAX];
 	const char *mode = clientid_mode_name(v->mode);
 
 	if (r->have_clientid)
@@ -331,7 +331,7 @@ static void policy_log_decision(const struct policy_service_request *r,
 	       ip[0] != '\0' ? ip : "-", clientid_protocol_name(r->protocol),
 	       policy_step_name(r->step), clientid_decision_name(v->decision),
 	       clientid_reason_name(v->reason), mode != NULL ? mode : "?",
-	       (v->flags & CLIENTID_VF_OBSERVED) != 0 ? " observed" : "",
+	       clientid_verdict_observed(v, observed),
 	       (v->flags & CLIENTID_VF_NEW_DEVICE) != 0 ? " new_device" : "", status);
 }
 

@@ -1222,6 +1222,14 @@ static void test_names(void)
 		CU_ASSERT(strcmp(clientid_admin_action_name((enum clientid_admin_action)k),
 		                 "unknown") != 0);
 	CU_ASSERT_STRING_EQUAL(clientid_reason_name(CLIENTID_R_COUNT_), "unknown");
+	/* observe mode's log text (issue 13 item 3) */
+	char buf[CLIENTID_OBSERVED_TEXT_MAX];
+	struct clientid_verdict v = {.decision = CLIENTID_ALLOW,
+	                             .reason = CLIENTID_R_UNKNOWN_DEVICE};
+	CU_ASSERT_STRING_EQUAL(clientid_verdict_observed(&v, buf), "");
+	v.flags = CLIENTID_VF_OBSERVED;
+	CU_ASSERT_STRING_EQUAL(clientid_verdict_observed(&v, buf),
+	                       " observed would=deny reason=device_unknown");
 	enum clientid_device_state st;
 	CU_ASSERT_EQUAL(clientid_device_state_parse("Trusted", &st), 0);
 	CU_ASSERT_EQUAL(st, CLIENTID_DEV_TRUSTED);
