@@ -289,6 +289,18 @@ int clientid_outcome_is_durable(const struct clientid_outcome *out);
 enum clientid_mode clientid_policy_mode(const struct clientid_config *cfg,
                                         const struct clientid_account_policy *p);
 
+/* Called with each contradiction found by clientid_config_contradictions();
+ * msg is valid during the call only. */
+typedef void clientid_warn_fn(void *ctx, const char *msg);
+
+/* Settings that contradict each other, such as require_clientid with a
+ * type whose handling lacks auth (that type never satisfies it). Calls fn
+ * once per finding, with a message that names the settings. Returns the
+ * number of findings. Hosts log them as warnings when they load the
+ * configuration. */
+unsigned clientid_config_contradictions(const struct clientid_config *cfg, clientid_warn_fn *fn,
+                                        void *ctx);
+
 /* Validates an account name: 1..CLIENTID_ACCOUNT_MAX bytes, no NUL, no
  * control character. Returns 0 or CLIENTID_E_INVAL. */
 int clientid_account_check(const char *account);

@@ -170,6 +170,31 @@ enum clientid_mode clientid_policy_mode(const struct clientid_config *cfg,
 	return cfg->mode;
 }
 
+unsigned clientid_config_contradictions(const struct clientid_config *cfg, clientid_warn_fn *fn,
+                                        void *ctx)
+{
+	char msg[CLIENTID_ERRBUF_SIZE];
+	unsigned n = 0;
+	if (!cfg->require_clientid)
+		return 0;
+	if ((cfg->default_handling & CLIENTID_HANDLE_AUTH) == 0) {
+		fn(ctx, "[policy] require_clientid = yes, but [types] default_handling lacks auth: "
+		        "a type without a [type NAME] section never satisfies it");
+		n++;
+	}
+	for (unsigned i = 0; i < cfg->type_rule_count; i++) {
+		if ((cfg->type_rules[i].handling & CLIENTID_HANDLE_AUTH) != 0)
+			continue;
+		snprintf(msg, sizeof(msg),
+		         "[policy] require_clientid = yes, but [type %s] handling lacks auth: "
+		         "a client id of that type never satisfies it",
+		         cfg->type_rules[i].type);
+		fn(ctx, msg);
+		n++;
+	}
+	return n;
+}
+
 int clientid_outcome_is_durable(const struct clientid_outcome *out)
 {
 	return (out->updates & CLIENTID_UPD_DURABLE) != 0 || out->n_events > 0;

@@ -38,6 +38,12 @@ struct opts {
 static struct policydb *db;
 static struct opts o;
 
+static void warn_cb(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "clientidctl: warning: %s: %s\n", o.config, msg);
+}
+
 static int exit_code(int err)
 {
 	switch (err) {
@@ -929,6 +935,7 @@ int main(int argc, char **argv)
 		free(pos);
 		return EX_CONFIG_;
 	}
+	(void)clientid_config_contradictions(policydb_config(db), warn_cb, NULL);
 	int rc;
 	if (cmd->fn != NULL)
 		rc = cmd->fn();

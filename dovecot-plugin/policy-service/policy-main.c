@@ -532,6 +532,11 @@ static void policy_load_api_key(const char *path)
 		i_fatal("clientid-policy: the API key file %s is empty", path);
 }
 
+static void policy_warn(void *ctx ATTR_UNUSED, const char *msg)
+{
+	i_warning("clientid-policy: configuration %s: %s", policy_config_path, msg);
+}
+
 static void policy_init(void)
 {
 	char err[CLIENTID_ERRBUF_SIZE];
@@ -541,6 +546,7 @@ static void policy_init(void)
 	ret = clientid_config_load(policy_config_path, &policy_cfg, err);
 	if (ret != 0)
 		i_fatal("clientid-policy: bad configuration: %s", err);
+	(void)clientid_config_contradictions(&policy_cfg, policy_warn, NULL);
 	ret = clientid_secret_load(policy_cfg.secret_file, &policy_secret, err);
 	if (ret != 0)
 		i_fatal("clientid-policy: cannot load the site secret ([general] secret_file "

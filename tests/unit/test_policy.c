@@ -1265,6 +1265,42 @@ static void test_ip(void)
 	}
 }
 
+static void collect_warning(void *ctx, const char *msg)
+{
+	char *buf = ctx;
+	snprintf(buf + strlen(buf), 512 - strlen(buf), "%s\n", msg);
+}
+
+/* Issue 13 item 4: a type without auth handling never satisfies
+ * require_clientid; loading such settings says so. */
+static void test_contradictions(void)
+{
+	static const struct {
+		const char *conf;
+		unsigned n;
+		const char *names; /* in the messages */
+	} cases[] = {
+	    {"[policy]\nrequire_clientid = yes\n", 0, ""},
+	    {"[policy]\nrequire_clientid = no\n[type X]\nhandling = syslog\n", 0, ""},
+	    {"[policy]\nrequire_clientid = yes\n[type X]\nhandling = syslog\n", 1,
+	     "[type X] handling"},
+	    {"[policy]\nrequire_clientid = yes\n[types]\ndefault_handling = syslog\n", 1,
+	     "[types] default_handling"},
+	    {"[policy]\nrequire_clientid = yes\n[type Y]\nhandling = auth\n", 0, ""},
+	};
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct clientid_config cfg;
+		char err[CLIENTID_ERRBUF_SIZE], got[512] = "";
+		CU_ASSERT_EQUAL_FATAL(clientid_config_load_string("c", cases[i].conf, &cfg, err),
+		                      0);
+		CU_ASSERT_EQUAL(clientid_config_contradictions(&cfg, collect_warning, got),
+		                cases[i].n);
+		CU_ASSERT_PTR_NOT_NULL(strstr(got, cases[i].names));
+		if (cases[i].n > 0)
+			CU_ASSERT_PTR_NOT_NULL(strstr(got, "require_clientid"));
+	}
+}
+
 void register_policy(void);
 void register_policy(void)
 {
@@ -1277,6 +1313,7 @@ void register_policy(void)
 	    {"malformed attempts", test_bad_attempts},
 	    {"names", test_names},
 	    {"addresses", test_ip},
+	    {"contradictory settings warn (issue 13 item 4)", test_contradictions},
 	    {NULL, NULL},
 	};
 	unit_add_suite("policy", tests);
