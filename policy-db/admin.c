@@ -947,6 +947,11 @@ struct prune_ctx {
 	int dry_run;
 	struct keylist devices, touches, events, counters;
 	struct keylist windows; /* device failure windows, in the touch table */
+	/* the batch: which table, from which key, and where the next starts */
+	unsigned table, visited;
+	int more;
+	uint8_t resume[PDB_DEVKEY_MAX], next[PDB_DEVKEY_MAX];
+	size_t resume_len, next_len;
 };
 
 static int older(uint32_t now, uint32_t t, uint32_t age)
@@ -1081,21 +1086,45 @@ static void prune_reset(struct prune_ctx *c)
 	}
 }
 
+/* Prune works through one table at a time, PRUNE_BATCH records per write
+ * transaction, so that logins wait for one short batch, never for a scan
+ * of the whole store. */
+#define PRUNE_BATCH 256
+
+static const enum policydb_table prune_tables[] = {PDB_T_DEVICES, PDB_T_TOUCH, PDB_T_EVENTS,
+                                                   PDB_T_COUNTERS};
+static policydb_scan_fn *const prune_fns[] = {prune_dev_cb, prune_touch_cb, prune_event_cb,
+                                              prune_counter_cb};
+#define PRUNE_TABLES (sizeof(prune_tables) / sizeof(prune_tables[0]))
+
+/* Where the batch stops: the first record it did not visit. */
+static int prune_batch_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct prune_ctx *c = vctx;
+	if (c->visited == PRUNE_BATCH) {
+		if (klen > sizeof(c->next))
+			return CLIENTID_E_STORE_CORRUPT;
+		memcpy(c->next, key, klen);
+		c->next_len = klen;
+		c->more = 1;
+		return 1;
+	}
+	c->visited++;
+	return prune_fns[c->table](vctx, key, klen, val, vlen);
+}
+
 static int prune_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct prune_ctx *c = vctx;
 	prune_reset(c); /* a retry starts over */
 	c->db = db;
 	c->txn = txn;
-	int ret = db->ops->scan(txn, PDB_T_DEVICES, NULL, 0, 0, prune_dev_cb, c);
-	if (ret == 0)
-		ret = db->ops->scan(txn, PDB_T_TOUCH, NULL, 0, 0, prune_touch_cb, c);
-	if (ret == 0)
-		ret = db->ops->scan(txn, PDB_T_EVENTS, NULL, 0, 0, prune_event_cb, c);
+	c->visited = 0;
+	c->more = 0;
+	int ret = db->ops->scan(txn, prune_tables[c->table], c->resume, c->resume_len, 0,
+	                        prune_batch_cb, c);
 	if (ret == 1)
-		ret = 0;
-	if (ret == 0)
-		ret = db->ops->scan(txn, PDB_T_COUNTERS, NULL, 0, 0, prune_counter_cb, c);
+		ret = 0; /* a full batch, or the events past retention are done */
 	if (ret != 0 || c->dry_run)
 		return ret;
 	c->devices.table = PDB_T_DEVICES;
@@ -1111,20 +1140,38 @@ static int prune_txn(struct policydb *db, void *txn, void *vctx)
 	return ret;
 }
 
+static void prune_count(const struct prune_ctx *c, struct policydb_prune_counts *counts)
+{
+	counts->devices += c->devices.n;
+	counts->touches += c->touches.n;
+	counts->events += c->events.n;
+	counts->counters += c->counters.n + c->windows.n;
+	counts->batches++;
+}
+
 int policydb_prune(struct policydb *db, uint64_t now, int dry_run,
                    struct policydb_prune_counts *counts_r)
 {
 	struct prune_ctx c;
 	memset(&c, 0, sizeof(c));
+	memset(counts_r, 0, sizeof(*counts_r));
 	c.now = (uint32_t)now;
 	c.dry_run = dry_run;
-	int ret = pdb_with_txn(db, dry_run ? PDB_TXN_READ : PDB_TXN_ROUTINE | PDB_TXN_DURABLE,
-	                       prune_txn, &c);
-	counts_r->devices = c.devices.n;
-	/* Traces listed twice (with their device, and as stale) count once. */
-	counts_r->touches = c.touches.n;
-	counts_r->events = c.events.n;
-	counts_r->counters = c.counters.n + c.windows.n;
+	int ret = 0;
+	while (c.table < PRUNE_TABLES) {
+		ret = pdb_with_txn(db, dry_run ? PDB_TXN_READ : PDB_TXN_ROUTINE | PDB_TXN_DURABLE,
+		                   prune_txn, &c);
+		if (ret != 0)
+			break;
+		prune_count(&c, counts_r);
+		if (c.more) {
+			memcpy(c.resume, c.next, c.next_len);
+			c.resume_len = c.next_len;
+		} else {
+			c.table++;
+			c.resume_len = 0;
+		}
+	}
 	prune_reset(&c);
 	return ret;
 }

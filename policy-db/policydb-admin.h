@@ -121,10 +121,13 @@ int policydb_stats(struct policydb *db, struct policydb_stats *s_r);
 
 struct policydb_prune_counts {
 	uint64_t devices, touches, events, counters;
+	uint64_t batches; /* transactions used */
 };
 /* Removes devices unseen for [events] device_retention, routine traces and
  * counters past their windows, and events older than [events] retention.
- * With dry_run, only counts. */
+ * With dry_run, only counts. Works in short transactions of a bounded
+ * number of records each, so that logins never wait for a whole scan; a
+ * record changed between batches is judged as it is then. */
 int policydb_prune(struct policydb *db, uint64_t now, int dry_run,
                    struct policydb_prune_counts *counts_r);
 
