@@ -1185,6 +1185,23 @@ static void test_prune_batches(void)
 	fixture_remove(&f);
 }
 
+/* Issue 13 (lower): every open (every Exim connection) allocated the whole
+ * routine map again. Only creation and growth do now. */
+static void test_fallocate_once(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n");
+	struct clientid_verdict v;
+	unsigned before = pdb_lmdb_fallocations;
+	for (unsigned i = 0; i < 5; i++) {
+		struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+		CU_ASSERT_EQUAL(decide(db, "fa", 1, 1, T0 + i, &v), 0);
+		policydb_deinit(&db);
+	}
+	CU_ASSERT_EQUAL(pdb_lmdb_fallocations - before, 1);
+	fixture_remove(&f);
+}
+
 void register_store(void);
 void register_store(void)
 {
@@ -1214,6 +1231,7 @@ void register_store(void)
 	    {"schema 2 is taken up by schema 3", test_schema_3},
 	    {"a forward clock jump never expires (issue 13 item 10)", test_clock_jump},
 	    {"prune works in bounded batches (issue 13, lower)", test_prune_batches},
+	    {"the routine map is allocated at growth only (issue 13, lower)", test_fallocate_once},
 	    {NULL, NULL},
 	};
 	unit_add_suite("store", tests);
