@@ -60,6 +60,8 @@ struct clientid_attempt {
 	int tls; /* a client id received without TLS is ignored */
 	enum clientid_auth auth;
 	uint64_t now; /* seconds since the epoch */
+	int no_learn; /* the host cannot vouch that the password verified before
+	                 this decision: learn mode trusts no device on it */
 };
 
 enum clientid_decision {

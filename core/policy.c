@@ -491,7 +491,7 @@ static enum clientid_reason mode_decision(struct ctx *c, enum clientid_mode mode
 	unsigned learn_max = h->policy.learn_max_devices != 0 ? h->policy.learn_max_devices
 	                                                      : c->cfg->learn_max_devices;
 	/* Observe records new devices as pending, like enforce, and only logs. */
-	int learning = mode == CLIENTID_MODE_LEARN;
+	int learning = mode == CLIENTID_MODE_LEARN && !c->a->no_learn;
 	int room = h->trusted_count < learn_max;
 	if ((h->have & CLIENTID_HAVE_DEVICE) != 0) {
 		if (d->state == CLIENTID_DEV_TRUSTED)

@@ -55,6 +55,7 @@ int policy_service_decide(struct policy_service_store *store,
 	a.ip = req->ip;
 	a.tls = req->tls;
 	a.now = now;
+	a.no_learn = req->no_learn;
 	if (req->have_clientid) {
 		a.type = req->type;
 		a.fp = &req->fp;

@@ -36,6 +36,7 @@ struct row {
 	int no_tls;
 	const char *ip; /* NULL: 192.0.2.1 */
 	int no_account;
+	int no_learn;
 	/* expected */
 	enum clientid_decision decision;
 	enum clientid_reason reason;
@@ -198,6 +199,28 @@ static const struct row mode_rows[] = {
      .flags = VF_LOG,
      .updates = U_DEV | U_TOUCH,
      .events = "new_device"},
+    {.name = "learn: a host that cannot vouch for the password learns nothing (service -a misuse)",
+     .conf = LEARN,
+     .no_learn = 1,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = DENY,
+     .reason = CLIENTID_R_UNKNOWN_DEVICE,
+     .flags = VF_LOG | VF_NEW,
+     .updates = U_DEV | U_TOUCH,
+     .events = "new_device"},
+    {.name = "learn: no_learn leaves trusted devices alone",
+     .conf = LEARN,
+     .no_learn = 1,
+     .state = TRUSTED,
+     .last_ago = 60,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_TRUSTED,
+     .flags = VF_LOG,
+     .updates = U_TOUCH,
+     .events = ""},
     {.name = "learn: per-account limit overrides the site's",
      .conf = LEARN "learn_max_devices = 2\n",
      .acct_mode = -1,
@@ -1093,6 +1116,7 @@ static void run_row(const struct row *r)
 	    .tls = !r->no_tls,
 	    .auth = r->auth,
 	    .now = NOW,
+	    .no_learn = r->no_learn,
 	};
 	CU_ASSERT_EQUAL_FATAL(clientid_ip_parse(r->ip ? r->ip : "192.0.2.1", &a.ip), 0);
 
