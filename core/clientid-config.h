@@ -76,6 +76,8 @@ struct clientid_config {
 	unsigned ip_fail_window;
 	unsigned device_max_accounts;
 	unsigned device_accounts_window;
+	unsigned ip_fail_prefix4; /* addresses counted together: IPv4 /n */
+	unsigned ip_fail_prefix6; /* IPv6 /n */
 	/* [attack] */
 	unsigned attack_fail_threshold;
 	unsigned attack_window;

@@ -18,6 +18,9 @@
 #define CLIENTID_ACCOUNT_MAX 255 /* bytes of an account name, no NUL inside */
 #define CLIENTID_LABEL_MAX   64  /* bytes of a device label */
 #define CLIENTID_IP_STR_MAX  46  /* INET6_ADDRSTRLEN */
+/* A window start (or an attack end beyond its duration) further ahead of the
+ * clock than this is a clock that jumped forward and back: treated as over. */
+#define CLIENTID_CLOCK_AHEAD_MAX 300
 
 enum clientid_protocol {
 	CLIENTID_PROTO_NONE = 0,
@@ -57,6 +60,8 @@ struct clientid_attempt {
 	int tls; /* a client id received without TLS is ignored */
 	enum clientid_auth auth;
 	uint64_t now; /* seconds since the epoch */
+	int no_learn; /* the host cannot vouch that the password verified before
+	                 this decision: learn mode trusts no device on it */
 };
 
 enum clientid_decision {
@@ -111,6 +116,13 @@ struct clientid_verdict {
 const char *clientid_reason_name(enum clientid_reason reason);
 const char *clientid_decision_name(enum clientid_decision decision);
 
+/* What observe mode let through, for a log line: " observed would=deny
+ * reason=<reason>" when v carries CLIENTID_VF_OBSERVED, else "". Written
+ * into buf, which the caller owns; returns buf. */
+#define CLIENTID_OBSERVED_TEXT_MAX 64
+const char *clientid_verdict_observed(const struct clientid_verdict *v,
+                                      char buf[CLIENTID_OBSERVED_TEXT_MAX]);
+
 enum clientid_device_state {
 	CLIENTID_DEV_PENDING = 1,
 	CLIENTID_DEV_TRUSTED,
@@ -120,6 +132,12 @@ enum clientid_device_state {
 const char *clientid_device_state_name(enum clientid_device_state state);
 int clientid_device_state_parse(const char *name, enum clientid_device_state *state_r);
 const char *clientid_protocol_name(enum clientid_protocol protocol);
+
+/* A fixed-window counter: count events since start; a window of 0 is off. */
+struct clientid_window {
+	uint32_t start;
+	uint32_t count;
+};
 
 /* A device as the account knows it. The durable part is committed with an
  * fsync; the routine part (last seen, counts) may not be. */
@@ -135,12 +153,10 @@ struct clientid_device {
 	struct clientid_ip last_ip;
 	enum clientid_protocol last_protocol;
 	uint32_t successes, failures;
-};
-
-/* A fixed-window counter: count events since start; a window of 0 is off. */
-struct clientid_window {
-	uint32_t start;
-	uint32_t count;
+	uint32_t last_verified;           /* the password last verified here; 0: never */
+	uint32_t last_ok;                 /* the last login allowed here; 0: none */
+	struct clientid_ip last_ok_ip;    /* its address: the travel check's reference */
+	struct clientid_window pair_fail; /* failures here while the device is trusted */
 };
 
 /* Per-account overrides of the [policy] defaults. */
@@ -169,11 +185,14 @@ struct clientid_history {
 	struct clientid_account_policy policy;
 	unsigned trusted_count, pending_count; /* the account's devices */
 	struct clientid_fp oldest_pending;     /* evicted when pending is full */
-	unsigned device_accounts;              /* OTHER accounts that used this device within
-	                                          device_accounts_window (need not exceed the limit + 1) */
-	int revoked;                     /* the token is revoked site-wide or for this account */
-	int banned;                      /* the device is blocked site-wide */
-	struct clientid_window dev_fail; /* failures of this device */
+	unsigned device_accounts;              /* OTHER accounts on which this device verified a
+	                                          password within device_accounts_window (need
+	                                          not exceed the limit + 1) */
+	int revoked;       /* the token is revoked site-wide or for this account */
+	int banned;        /* the device walked many accounts: refused where not trusted */
+	uint32_t ban_time; /* when; trusted pairs first seen within device_accounts_window
+	                      before it were learned by the walk and are refused too */
+	struct clientid_window dev_fail; /* failures of this device where it is not trusted */
 	struct clientid_window ip_fail;  /* failures without client id from this IP */
 	struct clientid_window site_fail;
 	uint32_t attack_until; /* under-attack mode until then */
@@ -271,6 +290,18 @@ int clientid_outcome_is_durable(const struct clientid_outcome *out);
 /* The effective mode and limits of an account. */
 enum clientid_mode clientid_policy_mode(const struct clientid_config *cfg,
                                         const struct clientid_account_policy *p);
+
+/* Called with each contradiction found by clientid_config_contradictions();
+ * msg is valid during the call only. */
+typedef void clientid_warn_fn(void *ctx, const char *msg);
+
+/* Settings that contradict each other, such as require_clientid with a
+ * type whose handling lacks auth (that type never satisfies it). Calls fn
+ * once per finding, with a message that names the settings. Returns the
+ * number of findings. Hosts log them as warnings when they load the
+ * configuration. */
+unsigned clientid_config_contradictions(const struct clientid_config *cfg, clientid_warn_fn *fn,
+                                        void *ctx);
 
 /* Validates an account name: 1..CLIENTID_ACCOUNT_MAX bytes, no NUL, no
  * control character. Returns 0 or CLIENTID_E_INVAL. */

@@ -75,6 +75,8 @@ static const struct key_def keys[] = {
     NUM("limits", "device_max_accounts", KIND_UINT, device_max_accounts, "5", 0, 100000),
     NUM("limits", "device_accounts_window", KIND_DURATION, device_accounts_window, "1d", 1,
         365 * DAY),
+    NUM("limits", "ip_fail_prefix4", KIND_UINT, ip_fail_prefix4, "32", 8, 32),
+    NUM("limits", "ip_fail_prefix6", KIND_UINT, ip_fail_prefix6, "64", 16, 128),
     NUM("attack", "fail_threshold", KIND_UINT, attack_fail_threshold, "0", 0, 100000000),
     NUM("attack", "window", KIND_DURATION, attack_window, "1m", 1, DAY),
     NUM("attack", "duration", KIND_DURATION, attack_duration, "15m", 1, 30 * DAY),

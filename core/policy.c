@@ -68,6 +68,16 @@ const char *clientid_decision_name(enum clientid_decision decision)
 	return decision_names[decision];
 }
 
+const char *clientid_verdict_observed(const struct clientid_verdict *v,
+                                      char buf[CLIENTID_OBSERVED_TEXT_MAX])
+{
+	buf[0] = '\0';
+	if ((v->flags & CLIENTID_VF_OBSERVED) != 0)
+		snprintf(buf, CLIENTID_OBSERVED_TEXT_MAX, " observed would=%s reason=%s",
+		         clientid_decision_name(CLIENTID_DENY), clientid_reason_name(v->reason));
+	return buf;
+}
+
 const char *clientid_event_kind_name(enum clientid_event_kind kind)
 {
 	if ((unsigned)kind >= CLIENTID_EV_COUNT_ || event_names[kind] == NULL)
@@ -160,6 +170,31 @@ enum clientid_mode clientid_policy_mode(const struct clientid_config *cfg,
 	return cfg->mode;
 }
 
+unsigned clientid_config_contradictions(const struct clientid_config *cfg, clientid_warn_fn *fn,
+                                        void *ctx)
+{
+	char msg[CLIENTID_ERRBUF_SIZE];
+	unsigned n = 0;
+	if (!cfg->require_clientid)
+		return 0;
+	if ((cfg->default_handling & CLIENTID_HANDLE_AUTH) == 0) {
+		fn(ctx, "[policy] require_clientid = yes, but [types] default_handling lacks auth: "
+		        "a type without a [type NAME] section never satisfies it");
+		n++;
+	}
+	for (unsigned i = 0; i < cfg->type_rule_count; i++) {
+		if ((cfg->type_rules[i].handling & CLIENTID_HANDLE_AUTH) != 0)
+			continue;
+		snprintf(msg, sizeof(msg),
+		         "[policy] require_clientid = yes, but [type %s] handling lacks auth: "
+		         "a client id of that type never satisfies it",
+		         cfg->type_rules[i].type);
+		fn(ctx, msg);
+		n++;
+	}
+	return n;
+}
+
 int clientid_outcome_is_durable(const struct clientid_outcome *out)
 {
 	return (out->updates & CLIENTID_UPD_DURABLE) != 0 || out->n_events > 0;
@@ -168,11 +203,26 @@ int clientid_outcome_is_durable(const struct clientid_outcome *out)
 /* --- windows --- */
 
 /* A window is over once len seconds have passed since its start. A time
- * before the start is inside it: processes read the clock before they queue
- * for the writer lock, so commits arrive slightly out of order. */
+ * slightly before the start is inside it: processes read the clock before
+ * they queue for the writer lock, so commits arrive slightly out of order.
+ * A start far ahead was written by a clock that has since been corrected. */
 static int window_over(const struct clientid_window *w, uint32_t now, unsigned len)
 {
-	return len == 0 || (now >= w->start && now - w->start >= len);
+	if (len == 0)
+		return 1;
+	if (now < w->start)
+		return w->start - now > CLIENTID_CLOCK_AHEAD_MAX;
+	return now - w->start >= len;
+}
+
+/* Under-attack mode is on until attack_until, which lies at most the
+ * attack's duration ahead; further ahead is a clock jump, and over. */
+static int attack_active(const struct clientid_config *cfg, const struct clientid_history *h,
+                         uint32_t now)
+{
+	if (h->attack_until == 0 || now >= h->attack_until)
+		return 0;
+	return h->attack_until - now <= (uint64_t)cfg->attack_duration + CLIENTID_CLOCK_AHEAD_MAX;
 }
 
 static uint32_t window_count(const struct clientid_window *w, uint32_t now, unsigned len)
@@ -223,6 +273,7 @@ struct ctx {
 	struct clientid_outcome *out;
 	uint32_t now;
 	unsigned handling;
+	enum clientid_mode mode;
 	int presented; /* a client id counts as sent */
 	int used;      /* and it takes part in the decision and the history */
 };
@@ -268,6 +319,14 @@ static int attempt_valid(const struct clientid_attempt *a)
 	return clientid_account_check(a->account) == 0;
 }
 
+/* The device is trusted on this account (known only with an account). */
+static int pair_trusted(const struct ctx *c)
+{
+	const struct clientid_history *h = c->h;
+	return c->used && c->a->account != NULL && (h->have & CLIENTID_HAVE_DEVICE) != 0 &&
+	       h->device.state == CLIENTID_DEV_TRUSTED;
+}
+
 /* Whether the attempt also counts as its address: clients without a client
  * id, and devices the account does not trust (unknown or pending), so that a
  * fresh random token with every attempt is limited like no token at all.
@@ -276,14 +335,81 @@ static int attempt_valid(const struct clientid_attempt *a)
  * tell, and leaves it to the decision after the password. */
 static int keyed_by_ip(const struct ctx *c)
 {
-	const struct clientid_history *h = c->h;
 	if (c->a->ip.family == 0)
 		return 0;
 	if (!c->used)
 		return 1;
 	if (c->a->account == NULL)
 		return 0;
-	return (h->have & CLIENTID_HAVE_DEVICE) == 0 || h->device.state != CLIENTID_DEV_TRUSTED;
+	return !pair_trusted(c);
+}
+
+/* A trusted pair that existed before a walk through accounts noticed at
+ * walk_time keeps working; one first seen within device_accounts_window
+ * before it was learned by the walk (DESIGN.md section 3). */
+static int pair_predates(const struct ctx *c, uint32_t walk_time)
+{
+	uint32_t first = c->h->device.first_seen;
+	return pair_trusted(c) && first < walk_time &&
+	       walk_time - first >= c->cfg->device_accounts_window;
+}
+
+/* The failure limit: a trusted pair has its own window, so that failures
+ * elsewhere (a stolen token without the password) never lock it out; other
+ * uses share the device's. A precheck without an account cannot tell which
+ * applies and leaves it to the decision after the password. */
+static int fail_limited(const struct ctx *c)
+{
+	const struct clientid_config *cfg = c->cfg;
+	if (!c->used || cfg->device_fail_limit == 0 || c->a->account == NULL)
+		return 0;
+	const struct clientid_window *w =
+	    pair_trusted(c) ? &c->h->device.pair_fail : &c->h->dev_fail;
+	return window_count(w, c->now, cfg->device_fail_window) >= cfg->device_fail_limit;
+}
+
+/* A device that verified passwords on more than device_max_accounts
+ * accounts: this account makes one more. Recorded once, site-wide, with an
+ * alert (not in observe mode, which writes no ban); refused wherever its
+ * trust does not predate the walk. Only a verified password counts: a token
+ * holder without passwords cannot make its owner's device walk. */
+static enum clientid_reason walk(struct ctx *c)
+{
+	const struct clientid_config *cfg = c->cfg;
+	const struct clientid_history *h = c->h;
+	if (!c->used || c->a->account == NULL || c->a->auth != CLIENTID_AUTH_SUCCESS ||
+	    cfg->device_max_accounts == 0 || h->device_accounts < cfg->device_max_accounts)
+		return CLIENTID_R_ALLOWED;
+	if (c->mode != CLIENTID_MODE_OBSERVE && !h->banned) {
+		c->out->updates |= CLIENTID_UPD_BAN;
+		add_event(c, CLIENTID_EV_DEVICE_BLOCKED, CLIENTID_R_MANY_ACCOUNTS);
+	}
+	return pair_predates(c, c->now) ? CLIENTID_R_ALLOWED : CLIENTID_R_MANY_ACCOUNTS;
+}
+
+/* A device blocked on this account, or after a walk wherever its trust does
+ * not predate the walk. Without an account the decision after the password
+ * tells. */
+static int blocked(const struct ctx *c)
+{
+	const struct clientid_history *h = c->h;
+	if (!c->used || c->a->account == NULL)
+		return 0;
+	if ((h->have & CLIENTID_HAVE_DEVICE) != 0 && h->device.state == CLIENTID_DEV_BLOCKED)
+		return 1;
+	return h->banned && !pair_predates(c, h->ban_time);
+}
+
+static int travelled(const struct ctx *c)
+{
+	const struct clientid_config *cfg = c->cfg;
+	const struct clientid_device *d = &c->h->device;
+	/* From the last allowed login: failures (of a token holder without the
+	 * password, say) neither hide a move nor fake one. */
+	return c->used && c->a->auth == CLIENTID_AUTH_SUCCESS && cfg->travel_window != 0 &&
+	       (c->h->have & CLIENTID_HAVE_TOUCH) != 0 && d->last_ok != 0 && c->now >= d->last_ok &&
+	       c->now - d->last_ok < cfg->travel_window &&
+	       ip_distant(cfg, &d->last_ok_ip, &c->a->ip);
 }
 
 /* The refusals that hold whatever the password: revocations, blocks, type
@@ -295,7 +421,6 @@ static enum clientid_reason refusals(struct ctx *c)
 	const struct clientid_config *cfg = c->cfg;
 	const struct clientid_history *h = c->h;
 	const struct clientid_attempt *a = c->a;
-	int known = (h->have & CLIENTID_HAVE_DEVICE) != 0;
 	int have_account = a->account != NULL;
 	int require =
 	    h->policy.require_clientid >= 0 ? h->policy.require_clientid : cfg->require_clientid;
@@ -304,40 +429,32 @@ static enum clientid_reason refusals(struct ctx *c)
 		return CLIENTID_R_TYPE_DENIED;
 	if (c->used && h->revoked)
 		return CLIENTID_R_REVOKED;
-	if (c->used && (h->banned || (known && h->device.state == CLIENTID_DEV_BLOCKED)))
+	if (blocked(c))
 		return CLIENTID_R_BLOCKED;
-	if (!c->presented && require && have_account)
+	/* Only a client id used for authentication satisfies the requirement. */
+	if (!c->used && require && have_account)
 		return CLIENTID_R_CLIENTID_REQUIRED;
-	if (c->used && cfg->device_fail_limit != 0 &&
-	    window_count(&h->dev_fail, c->now, cfg->device_fail_window) >= cfg->device_fail_limit)
+	if (fail_limited(c))
 		return CLIENTID_R_DEVICE_FAIL_LIMIT;
-	if (c->used && have_account && cfg->device_max_accounts != 0 &&
-	    h->device_accounts >= cfg->device_max_accounts) {
-		/* This account makes one more than the limit: one device walking
-		 * through accounts. Block it everywhere, once. */
-		if (a->auth != CLIENTID_AUTH_PRECHECK && !h->banned) {
-			c->out->updates |= CLIENTID_UPD_BAN;
-			add_event(c, CLIENTID_EV_DEVICE_BLOCKED, CLIENTID_R_MANY_ACCOUNTS);
-		}
-		return CLIENTID_R_MANY_ACCOUNTS;
-	}
+	enum clientid_reason why = walk(c);
+	if (why != CLIENTID_R_ALLOWED)
+		return why;
 	/* After the device's own checks, so that a walking device is still
 	 * blocked while its address is locked. */
 	if (keyed_by_ip(c) && cfg->ip_fail_limit != 0 &&
 	    window_count(&h->ip_fail, c->now, cfg->ip_fail_window) >= cfg->ip_fail_limit)
 		return CLIENTID_R_IP_FAIL_LIMIT;
-	if (c->used && a->auth == CLIENTID_AUTH_SUCCESS && cfg->travel_window != 0 &&
-	    (h->have & CLIENTID_HAVE_TOUCH) != 0 && c->now >= h->device.last_seen &&
-	    c->now - h->device.last_seen < cfg->travel_window &&
-	    ip_distant(cfg, &h->device.last_ip, &a->ip)) {
+	if (travelled(c)) {
 		c->out->verdict.flags |= CLIENTID_VF_TRAVEL;
 		add_event(c, CLIENTID_EV_TRAVEL, CLIENTID_R_TRAVEL);
 		if (cfg->travel_action == CLIENTID_TRAVEL_DENY)
 			return CLIENTID_R_TRAVEL;
 	}
-	if (h->attack_until != 0 && c->now < h->attack_until) {
+	if (attack_active(cfg, h, c->now)) {
 		c->out->verdict.flags |= CLIENTID_VF_UNDER_ATTACK;
-		if (!(c->used && known && h->device.state == CLIENTID_DEV_TRUSTED))
+		/* Without an account nothing is known to be trusted yet: the
+		 * decision after the password, which knows the account, refuses. */
+		if (have_account && !pair_trusted(c))
 			return CLIENTID_R_UNDER_ATTACK;
 	}
 	return CLIENTID_R_ALLOWED;
@@ -373,7 +490,8 @@ static enum clientid_reason mode_decision(struct ctx *c, enum clientid_mode mode
 		return CLIENTID_R_NO_CLIENTID_OK;
 	unsigned learn_max = h->policy.learn_max_devices != 0 ? h->policy.learn_max_devices
 	                                                      : c->cfg->learn_max_devices;
-	int learning = mode == CLIENTID_MODE_LEARN || mode == CLIENTID_MODE_OBSERVE;
+	/* Observe records new devices as pending, like enforce, and only logs. */
+	int learning = mode == CLIENTID_MODE_LEARN && !c->a->no_learn;
 	int room = h->trusted_count < learn_max;
 	if ((h->have & CLIENTID_HAVE_DEVICE) != 0) {
 		if (d->state == CLIENTID_DEV_TRUSTED)
@@ -419,7 +537,12 @@ static void count_failure(struct ctx *c)
 {
 	const struct clientid_config *cfg = c->cfg;
 	struct clientid_outcome *out = c->out;
-	if (c->used) {
+	if (pair_trusted(c)) {
+		struct clientid_window *w = &out->device.pair_fail;
+		window_add(w, c->now, cfg->device_fail_window);
+		if (cfg->device_fail_limit != 0 && w->count == cfg->device_fail_limit)
+			add_event(c, CLIENTID_EV_LOCKOUT, CLIENTID_R_DEVICE_FAIL_LIMIT);
+	} else if (c->used) {
 		out->dev_fail = c->h->dev_fail;
 		window_add(&out->dev_fail, c->now, cfg->device_fail_window);
 		out->updates |= CLIENTID_UPD_DEV_FAIL;
@@ -437,7 +560,7 @@ static void count_failure(struct ctx *c)
 		out->site_fail = c->h->site_fail;
 		window_add(&out->site_fail, c->now, cfg->attack_window);
 		out->updates |= CLIENTID_UPD_SITE_FAIL;
-		int active = c->h->attack_until != 0 && c->now < c->h->attack_until;
+		int active = attack_active(cfg, c->h, c->now);
 		if (out->site_fail.count >= cfg->attack_fail_threshold && !active) {
 			out->attack_until = c->now + cfg->attack_duration;
 			out->updates |= CLIENTID_UPD_ATTACK;
@@ -466,6 +589,7 @@ int clientid_policy_decide(const struct clientid_config *cfg, const struct clien
 	}
 	struct ctx c = {.cfg = cfg, .a = a, .h = h, .out = out_r, .now = (uint32_t)a->now};
 	v->mode = clientid_policy_mode(cfg, &h->policy);
+	c.mode = v->mode;
 	if (a->fp != NULL) {
 		clientid_fp_short(a->fp, v->fp_short);
 		c.handling = clientid_config_type_handling(cfg, a->type, strlen(a->type));
@@ -533,10 +657,16 @@ int clientid_policy_decide(const struct clientid_config *cfg, const struct clien
 		d->last_seen = c.now;
 		d->last_ip = a->ip;
 		d->last_protocol = a->protocol;
-		if (a->auth == CLIENTID_AUTH_SUCCESS)
+		if (a->auth == CLIENTID_AUTH_SUCCESS) {
 			d->successes++;
-		else
+			d->last_verified = c.now;
+		} else {
 			d->failures++;
+		}
+		if (v->decision == CLIENTID_ALLOW && a->auth == CLIENTID_AUTH_SUCCESS) {
+			d->last_ok = c.now;
+			d->last_ok_ip = a->ip;
+		}
 		out_r->updates |= CLIENTID_UPD_TOUCH;
 	}
 	for (unsigned i = 0; i < out_r->n_events; i++) {

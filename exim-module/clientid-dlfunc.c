@@ -208,7 +208,7 @@ static const char *const op_names[] = {
 static void log_decision(const struct clientid_exim_query *q, const struct clientid_verdict *v,
                          int ret, const char *err)
 {
-	char account[64 * 4 + 1];
+	char account[64 * 4 + 1], observed[CLIENTID_OBSERVED_TEXT_MAX];
 	log_escape(q->account != NULL ? q->account : "", account, sizeof(account));
 	const char *mode = clientid_mode_name(v->mode);
 	log_write(0, LOG_MAIN,
@@ -218,8 +218,7 @@ static void log_decision(const struct clientid_exim_query *q, const struct clien
 	          q->type != NULL && q->type[0] != '\0' ? q->type : "-",
 	          q->ip != NULL && q->ip[0] != '\0' ? q->ip : "-", q->tls ? "yes" : "no",
 	          clientid_decision_name(v->decision), clientid_reason_name(v->reason),
-	          mode != NULL ? mode : "-",
-	          (v->flags & CLIENTID_VF_OBSERVED) != 0 ? " observed" : "",
+	          mode != NULL ? mode : "-", clientid_verdict_observed(v, observed),
 	          (v->flags & CLIENTID_VF_NEW_DEVICE) != 0 ? " new_device" : "",
 	          (v->flags & CLIENTID_VF_TRAVEL) != 0 ? " travel" : "",
 	          (v->flags & CLIENTID_VF_UNDER_ATTACK) != 0 ? " under_attack" : "",

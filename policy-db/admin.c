@@ -395,18 +395,82 @@ struct unlock_ctx {
 	uint64_t now;
 };
 
+#define LOCKED_PAIRS_BATCH 16
+
+struct locked_pairs {
+	unsigned n;
+	uint8_t keys[LOCKED_PAIRS_BATCH][PDB_TOUCHKEY_MAX + 1]; /* [0] = length */
+};
+
+static int locked_pair_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct locked_pairs *l = vctx;
+	struct clientid_device d;
+	if (klen == PDB_FP_ROUTINE || klen > PDB_TOUCHKEY_MAX ||
+	    pdb_touch_decode(val, vlen, &d) != 0 || d.pair_fail.count == 0)
+		return 0;
+	l->keys[l->n][0] = (uint8_t)klen;
+	memcpy(l->keys[l->n] + 1, key, klen);
+	return ++l->n == LOCKED_PAIRS_BATCH ? 1 : 0;
+}
+
+/* Empties the failure window of a trace, keeping the rest of it. */
+static int pair_unlock(struct policydb *db, void *txn, const uint8_t *key, size_t klen)
+{
+	const void *val;
+	size_t len;
+	struct clientid_device d;
+	struct pdb_copy copy;
+	int ret = db->ops->get(txn, PDB_T_TOUCH, key, klen, &val, &len);
+	if (ret <= 0)
+		return ret;
+	if (pdb_touch_decode(val, len, &d) != 0)
+		return CLIENTID_E_STORE_CORRUPT;
+	int have_copy = pdb_touch_copy(val, len, &copy);
+	d.pair_fail = (struct clientid_window){0, 0};
+	uint8_t buf[PDB_TOUCH_MAX];
+	size_t n = pdb_touch_encode(&d, have_copy ? &copy : NULL, buf);
+	return db->ops->put(txn, PDB_T_TOUCH, key, klen, buf, n);
+}
+
+/* The failure windows of the device's trusted pairs (DESIGN.md section 3),
+ * in batches, since a scan must not see its own writes. Returns how many
+ * were emptied, or a negative code. */
+static int pairs_unlock(struct policydb *db, void *txn, const struct clientid_fp *fp)
+{
+	int total = 0, ret;
+	struct locked_pairs l;
+	do {
+		l.n = 0;
+		ret = db->ops->scan(txn, PDB_T_TOUCH, fp->b, PDB_FP_ROUTINE, PDB_FP_ROUTINE,
+		                    locked_pair_cb, &l);
+		if (ret < 0)
+			return ret;
+		for (unsigned i = 0; i < l.n; i++) {
+			if ((ret = pair_unlock(db, txn, l.keys[i] + 1, l.keys[i][0])) < 0)
+				return ret;
+		}
+		total += (int)l.n;
+	} while (l.n == LOCKED_PAIRS_BATCH);
+	return total;
+}
+
 static int unlock_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct unlock_ctx *c = vctx;
 	uint8_t key[32];
-	int ret;
-	if (c->fp != NULL) /* the device's window sorts before its traces */
+	int ret, pairs = 0;
+	if (c->fp != NULL) { /* the device's window sorts before its traces */
 		ret = db->ops->del(txn, PDB_T_TOUCH, c->fp->b, PDB_FP_ROUTINE);
-	else
-		ret = db->ops->del(txn, PDB_T_COUNTERS, key, pdb_ip_counter_key(c->ip, key));
+		if (ret >= 0 && (pairs = pairs_unlock(db, txn, c->fp)) < 0)
+			ret = pairs;
+	} else {
+		ret = db->ops->del(txn, PDB_T_COUNTERS, key,
+		                   pdb_ip_counter_key(&db->cfg, c->ip, key));
+	}
 	if (ret < 0)
 		return ret;
-	if (ret == 0) {
+	if (ret == 0 && pairs == 0) {
 		snprintf(db->err, sizeof(db->err), "no failed logins on record for this %s",
 		         c->fp != NULL ? "device" : "address");
 		return CLIENTID_E_NOTFOUND;
@@ -422,6 +486,27 @@ int policydb_unlock(struct policydb *db, const struct clientid_fp *fp, const str
 		return CLIENTID_E_INVAL;
 	struct unlock_ctx c = {.fp = fp, .ip = ip, .now = now};
 	return pdb_with_txn(db, PDB_TXN_ROUTINE | PDB_TXN_DURABLE, unlock_txn, &c);
+}
+
+static int unlock_attack_txn(struct policydb *db, void *txn, void *vctx)
+{
+	const uint64_t *now = vctx;
+	int ret = db->ops->del(txn, PDB_T_COUNTERS, "attack", 6);
+	if (ret < 0)
+		return ret;
+	if (ret == 0) {
+		snprintf(db->err, sizeof(db->err), "the site is not in under-attack mode");
+		return CLIENTID_E_NOTFOUND;
+	}
+	/* The site-wide count too, or the next failure starts the mode again. */
+	if ((ret = db->ops->del(txn, PDB_T_COUNTERS, "s", 1)) < 0)
+		return ret;
+	return admin_event_ip(db, txn, CLIENTID_ADMIN_UNLOCK, NULL, NULL, NULL, NULL, *now);
+}
+
+int policydb_unlock_attack(struct policydb *db, uint64_t now)
+{
+	return pdb_with_txn(db, PDB_TXN_ROUTINE | PDB_TXN_DURABLE, unlock_attack_txn, &now);
 }
 
 static int register_txn(struct policydb *db, void *txn, void *vctx)
@@ -862,6 +947,11 @@ struct prune_ctx {
 	int dry_run;
 	struct keylist devices, touches, events, counters;
 	struct keylist windows; /* device failure windows, in the touch table */
+	/* the batch: which table, from which key, and where the next starts */
+	unsigned table, visited;
+	int more;
+	uint8_t resume[PDB_DEVKEY_MAX], next[PDB_DEVKEY_MAX];
+	size_t resume_len, next_len;
 };
 
 static int older(uint32_t now, uint32_t t, uint32_t age)
@@ -996,21 +1086,45 @@ static void prune_reset(struct prune_ctx *c)
 	}
 }
 
+/* Prune works through one table at a time, PRUNE_BATCH records per write
+ * transaction, so that logins wait for one short batch, never for a scan
+ * of the whole store. */
+#define PRUNE_BATCH 256
+
+static const enum policydb_table prune_tables[] = {PDB_T_DEVICES, PDB_T_TOUCH, PDB_T_EVENTS,
+                                                   PDB_T_COUNTERS};
+static policydb_scan_fn *const prune_fns[] = {prune_dev_cb, prune_touch_cb, prune_event_cb,
+                                              prune_counter_cb};
+#define PRUNE_TABLES (sizeof(prune_tables) / sizeof(prune_tables[0]))
+
+/* Where the batch stops: the first record it did not visit. */
+static int prune_batch_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct prune_ctx *c = vctx;
+	if (c->visited == PRUNE_BATCH) {
+		if (klen > sizeof(c->next))
+			return CLIENTID_E_STORE_CORRUPT;
+		memcpy(c->next, key, klen);
+		c->next_len = klen;
+		c->more = 1;
+		return 1;
+	}
+	c->visited++;
+	return prune_fns[c->table](vctx, key, klen, val, vlen);
+}
+
 static int prune_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct prune_ctx *c = vctx;
 	prune_reset(c); /* a retry starts over */
 	c->db = db;
 	c->txn = txn;
-	int ret = db->ops->scan(txn, PDB_T_DEVICES, NULL, 0, 0, prune_dev_cb, c);
-	if (ret == 0)
-		ret = db->ops->scan(txn, PDB_T_TOUCH, NULL, 0, 0, prune_touch_cb, c);
-	if (ret == 0)
-		ret = db->ops->scan(txn, PDB_T_EVENTS, NULL, 0, 0, prune_event_cb, c);
+	c->visited = 0;
+	c->more = 0;
+	int ret = db->ops->scan(txn, prune_tables[c->table], c->resume, c->resume_len, 0,
+	                        prune_batch_cb, c);
 	if (ret == 1)
-		ret = 0;
-	if (ret == 0)
-		ret = db->ops->scan(txn, PDB_T_COUNTERS, NULL, 0, 0, prune_counter_cb, c);
+		ret = 0; /* a full batch, or the events past retention are done */
 	if (ret != 0 || c->dry_run)
 		return ret;
 	c->devices.table = PDB_T_DEVICES;
@@ -1026,20 +1140,38 @@ static int prune_txn(struct policydb *db, void *txn, void *vctx)
 	return ret;
 }
 
+static void prune_count(const struct prune_ctx *c, struct policydb_prune_counts *counts)
+{
+	counts->devices += c->devices.n;
+	counts->touches += c->touches.n;
+	counts->events += c->events.n;
+	counts->counters += c->counters.n + c->windows.n;
+	counts->batches++;
+}
+
 int policydb_prune(struct policydb *db, uint64_t now, int dry_run,
                    struct policydb_prune_counts *counts_r)
 {
 	struct prune_ctx c;
 	memset(&c, 0, sizeof(c));
+	memset(counts_r, 0, sizeof(*counts_r));
 	c.now = (uint32_t)now;
 	c.dry_run = dry_run;
-	int ret = pdb_with_txn(db, dry_run ? PDB_TXN_READ : PDB_TXN_ROUTINE | PDB_TXN_DURABLE,
-	                       prune_txn, &c);
-	counts_r->devices = c.devices.n;
-	/* Traces listed twice (with their device, and as stale) count once. */
-	counts_r->touches = c.touches.n;
-	counts_r->events = c.events.n;
-	counts_r->counters = c.counters.n + c.windows.n;
+	int ret = 0;
+	while (c.table < PRUNE_TABLES) {
+		ret = pdb_with_txn(db, dry_run ? PDB_TXN_READ : PDB_TXN_ROUTINE | PDB_TXN_DURABLE,
+		                   prune_txn, &c);
+		if (ret != 0)
+			break;
+		prune_count(&c, counts_r);
+		if (c.more) {
+			memcpy(c.resume, c.next, c.next_len);
+			c.resume_len = c.next_len;
+		} else {
+			c.table++;
+			c.resume_len = 0;
+		}
+	}
 	prune_reset(&c);
 	return ret;
 }

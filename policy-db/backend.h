@@ -130,4 +130,9 @@ struct policydb_backend {
 
 extern const struct policydb_backend policydb_backend_lmdb;
 
+/* How many times this process allocated the routine map's pages on disk
+ * (posix_fallocate): at creation and growth only, not at every open. For
+ * tests. */
+extern unsigned pdb_lmdb_fallocations;
+
 #endif

@@ -28,7 +28,7 @@ enum {
 
 struct opts {
 	const char *config;
-	int json, follow, dry_run;
+	int json, follow, dry_run, attack;
 	uint64_t since;
 	const char *label, *account, *token_type, *state, *ip;
 	int nargs;
@@ -37,6 +37,12 @@ struct opts {
 
 static struct policydb *db;
 static struct opts o;
+
+static void warn_cb(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "clientidctl: warning: %s: %s\n", o.config, msg);
+}
 
 static int exit_code(int err)
 {
@@ -77,7 +83,9 @@ static int usage(void)
 	      "  label ACCOUNT DEVICE TEXT\n"
 	      "  register ACCOUNT TYPE [--label TEXT] [--state pending|trusted]  (token on stdin)\n"
 	      "  revoke|unrevoke DEVICE|--token TYPE [--account ACCOUNT]       (token on stdin)\n"
-	      "  unlock DEVICE|--token TYPE|--ip ADDRESS   end a lock-out now  (token on stdin)\n"
+	      "  unlock DEVICE|--token TYPE|--ip ADDRESS|--attack\n"
+	      "                                 end a lock-out, or under-attack mode, now\n"
+	      "                                 (token on stdin)\n"
 	      "  bans                         revoked and blocked devices\n"
 	      "  policy ACCOUNT [mode=M] [require_clientid=yes|no|default]\n"
 	      "                [learn_max_devices=N] [pending_max_devices=N]\n"
@@ -346,6 +354,12 @@ static int cmd_unlock(void)
 	struct clientid_fp fp;
 	struct clientid_ip ip;
 	int ret;
+	if (o.attack) {
+		if (o.ip != NULL || o.token_type != NULL || o.nargs != 0)
+			return usage();
+		ret = policydb_unlock_attack(db, (uint64_t)time(NULL));
+		return ret != 0 ? fail(ret) : EX_OK_;
+	}
 	if (o.ip != NULL && o.token_type == NULL && o.nargs == 0) {
 		if (clientid_ip_parse(o.ip, &ip) != 0) {
 			fprintf(stderr, "clientidctl: '%s' is not an IP address\n", o.ip);
@@ -868,6 +882,8 @@ static int run(int argc, char **argv, char **pos)
 		} else if (strcmp(a, "--token") == 0) {
 			if (take_value(argc, argv, &i, &o.token_type) != 0)
 				return usage();
+		} else if (strcmp(a, "--attack") == 0) {
+			o.attack = 1;
 		} else if (strcmp(a, "--ip") == 0) {
 			if (take_value(argc, argv, &i, &o.ip) != 0)
 				return usage();
@@ -912,6 +928,7 @@ static int run(int argc, char **argv, char **pos)
 		fprintf(stderr, "clientidctl: %s\n", err);
 		return EX_CONFIG_;
 	}
+	(void)clientid_config_contradictions(policydb_config(db), warn_cb, NULL);
 	int rc;
 	if (cmd->fn != NULL)
 		rc = cmd->fn();

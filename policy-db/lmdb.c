@@ -204,18 +204,29 @@ static void part_close(struct part *p)
  *   (regression: test_map_grows in tests/policy-db/test_store.c);
  * - every page of the map is allocated on disk, here, so a full disk is
  *   CLIENTID_E_STORE_FULL at open or growth, never a signal at a commit. */
+unsigned pdb_lmdb_fallocations;
+
 static int routine_map_backed(struct lmdb_be *be, struct part *p)
 {
 	int fd;
 	MDB_envinfo info;
 	if (mdb_env_get_fd(p->env, &fd) != 0 || mdb_env_info(p->env, &info) != 0)
 		return lmdb_error(be, p, EINVAL, "map");
+	pdb_lmdb_fallocations++;
 	int rc = posix_fallocate(fd, 0, (off_t)info.me_mapsize);
 	if (rc == 0)
 		return 0;
 	snprintf(be->err, sizeof(be->err), "%s: cannot allocate %zu bytes: %s", p->file,
 	         info.me_mapsize, strerror(rc));
 	return rc == ENOSPC || rc == EDQUOT ? CLIENTID_E_STORE_FULL : CLIENTID_E_IO;
+}
+
+/* Whether the routine file, as stat() saw it before the open, already had
+ * every page of a map_size map allocated. */
+static int routine_was_backed(int existed, const struct stat *st, size_t map_size)
+{
+	return existed && (uint64_t)st->st_size >= map_size &&
+	       (uint64_t)st->st_blocks * 512 >= (uint64_t)st->st_size;
 }
 
 static int part_open(struct lmdb_be *be, struct part *p, const char *name, int routine,
@@ -259,7 +270,11 @@ static int part_open(struct lmdb_be *be, struct part *p, const char *name, int r
 		set_group_mode(p->file);
 		set_group_mode(lock);
 	}
-	if (routine && (rc = routine_map_backed(be, p)) != 0) {
+	/* Every opener runs this under routine.boot-lock; the allocation is
+	 * needed only when this open grew the file, or when an earlier one
+	 * failed to allocate it all (then fewer blocks than bytes). */
+	if (routine && !routine_was_backed(existed, &st, map_size) &&
+	    (rc = routine_map_backed(be, p)) != 0) {
 		part_close(p);
 		return rc;
 	}

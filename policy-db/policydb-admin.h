@@ -57,12 +57,18 @@ int policydb_device_register(struct policydb *db, const char *account, const cha
                              const struct clientid_fp *fp, enum clientid_device_state state,
                              const char *label, uint64_t now);
 
-/* Ends a lock-out early: forgets the failure window of the device fp, or,
- * with fp NULL, of the address ip, so that its failures count from zero
+/* Ends a lock-out early: forgets the failure window of the device fp (and
+ * of its trusted pairs), or, with fp NULL, of the address ip (its
+ * [limits] ip_fail_prefix4/6 network), so that its failures count from zero
  * again. Returns 0 (with an admin event), CLIENTID_E_NOTFOUND when nothing
  * is on record, or another negative code. */
 int policydb_unlock(struct policydb *db, const struct clientid_fp *fp, const struct clientid_ip *ip,
                     uint64_t now);
+
+/* Ends under-attack mode now, and forgets the site-wide failure count that
+ * started it. Returns 0 (with an admin event), CLIENTID_E_NOTFOUND when the
+ * mode was not on record, or another negative code. */
+int policydb_unlock_attack(struct policydb *db, uint64_t now);
 
 /* Revokes a token (account NULL: site-wide), or withdraws that. */
 int policydb_revoke(struct policydb *db, const struct clientid_fp *fp, const char *account,
@@ -115,10 +121,13 @@ int policydb_stats(struct policydb *db, struct policydb_stats *s_r);
 
 struct policydb_prune_counts {
 	uint64_t devices, touches, events, counters;
+	uint64_t batches; /* transactions used */
 };
 /* Removes devices unseen for [events] device_retention, routine traces and
  * counters past their windows, and events older than [events] retention.
- * With dry_run, only counts. */
+ * With dry_run, only counts. Works in short transactions of a bounded
+ * number of records each, so that logins never wait for a whole scan; a
+ * record changed between batches is judged as it is then. */
 int policydb_prune(struct policydb *db, uint64_t now, int dry_run,
                    struct policydb_prune_counts *counts_r);
 

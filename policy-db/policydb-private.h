@@ -9,8 +9,10 @@
 #include "backend.h"
 #include "policydb.h"
 
-/* 2: device versions (backend.h), which older programs would not keep. */
-#define PDB_SCHEMA_VERSION 2
+/* 2: device versions (backend.h), which older programs would not keep.
+ * 3: traces hold the pair's part (last verified password, last allowed
+ * login and its address, the trusted pair's failure window). */
+#define PDB_SCHEMA_VERSION 3
 
 struct policydb {
 	struct clientid_config cfg;
@@ -44,8 +46,11 @@ struct pdb_ban {
 size_t pdb_device_key(const char *account, const struct clientid_fp *fp, uint8_t *key);
 size_t pdb_touch_key(const struct clientid_fp *fp, const char *account, uint8_t *key);
 size_t pdb_ban_key(const struct clientid_fp *fp, const char *account, uint8_t *key);
-/* The key of an address's failure window in PDB_T_COUNTERS; 18 bytes. */
-size_t pdb_ip_counter_key(const struct clientid_ip *ip, uint8_t *key);
+/* The key of an address's failure window in PDB_T_COUNTERS; 18 bytes. The
+ * address is cut to [limits] ip_fail_prefix4/6, so that every address of a
+ * prefix shares one window. */
+size_t pdb_ip_counter_key(const struct clientid_config *cfg, const struct clientid_ip *ip,
+                          uint8_t *key);
 
 size_t pdb_device_encode(const struct clientid_device *d, uint8_t *buf);
 int pdb_device_decode(const void *val, size_t len, struct clientid_device *d);
@@ -56,7 +61,7 @@ struct pdb_copy {
 	uint32_t seen_day;
 	enum clientid_device_state state;
 };
-#define PDB_TOUCH_MAX 44
+#define PDB_TOUCH_MAX 80
 /* Returns the length; copy may be NULL. */
 size_t pdb_touch_encode(const struct clientid_device *d, const struct pdb_copy *copy, uint8_t *buf);
 int pdb_touch_decode(const void *val, size_t len, struct clientid_device *d);

@@ -92,14 +92,34 @@ int pdb_device_decode(const void *val, size_t len, struct clientid_device *d)
 /* Routine device (a trace): last seen, successes, failures, family,
  * protocol, copied state (0 without a copy), flags, the address (4 bytes
  * with TRACE_ADDR4, else 16), then with TRACE_COPY the device version and
- * seen day of the copy. 20 to 44 bytes; 32 with flags 0 is the first
- * layout. */
-#define TRACE_ADDR4 0x01
-#define TRACE_COPY  0x02
+ * seen day of the copy, then with TRACE_PAIR (schema 3) the last verified
+ * password, the last allowed login, the pair's failure window (start,
+ * count), and the allowed login's family, 3 zero bytes and address (16).
+ * 20 to 80 bytes; 32 with flags 0 is the first layout. */
+#define TRACE_ADDR4    0x01
+#define TRACE_COPY     0x02
+#define TRACE_PAIR     0x04
+#define TRACE_PAIR_LEN 36
 
 static size_t trace_addr_len(const uint8_t *b)
 {
 	return (b[15] & TRACE_ADDR4) != 0 ? 4 : 16;
+}
+
+static size_t trace_pair_off(const uint8_t *b)
+{
+	return 16 + trace_addr_len(b) + ((b[15] & TRACE_COPY) != 0 ? PDB_VERSION_LEN + 4 : 0);
+}
+
+static void trace_pair_encode(const struct clientid_device *d, uint8_t *p)
+{
+	put32(p, d->last_verified);
+	put32(p + 4, d->last_ok);
+	put32(p + 8, d->pair_fail.start);
+	put32(p + 12, d->pair_fail.count);
+	memset(p + 16, 0, 4);
+	p[16] = d->last_ok_ip.family;
+	memcpy(p + 20, d->last_ok_ip.addr, 16);
 }
 
 size_t pdb_touch_encode(const struct clientid_device *d, const struct pdb_copy *copy, uint8_t *buf)
@@ -111,7 +131,8 @@ size_t pdb_touch_encode(const struct clientid_device *d, const struct pdb_copy *
 	buf[12] = d->last_ip.family;
 	buf[13] = (uint8_t)d->last_protocol;
 	buf[14] = copy != NULL ? (uint8_t)copy->state : 0;
-	buf[15] = (uint8_t)((alen == 4 ? TRACE_ADDR4 : 0) | (copy != NULL ? TRACE_COPY : 0));
+	buf[15] =
+	    (uint8_t)((alen == 4 ? TRACE_ADDR4 : 0) | (copy != NULL ? TRACE_COPY : 0) | TRACE_PAIR);
 	memcpy(buf + 16, d->last_ip.addr, alen);
 	size_t n = 16 + alen;
 	if (copy != NULL) {
@@ -119,14 +140,39 @@ size_t pdb_touch_encode(const struct clientid_device *d, const struct pdb_copy *
 		put32(buf + n + PDB_VERSION_LEN, copy->seen_day);
 		n += PDB_VERSION_LEN + 4;
 	}
-	return n;
+	trace_pair_encode(d, buf + n);
+	return n + TRACE_PAIR_LEN;
+}
+
+/* The pair's part; a trace written before schema 3 has none: its last
+ * success is taken as its last sighting, as the checks then saw it. */
+static int trace_pair_decode(const uint8_t *b, struct clientid_device *d)
+{
+	memset(&d->last_ok_ip, 0, sizeof(d->last_ok_ip));
+	if ((b[15] & TRACE_PAIR) == 0) {
+		d->last_verified = d->successes > 0 ? d->last_seen : 0;
+		d->last_ok = d->last_verified;
+		d->last_ok_ip = d->last_ip;
+		d->pair_fail = (struct clientid_window){0, 0};
+		return 0;
+	}
+	const uint8_t *p = b + trace_pair_off(b);
+	if (p[16] != 0 && p[16] != 4 && p[16] != 6)
+		return CLIENTID_E_STORE_CORRUPT;
+	d->last_verified = get32(p);
+	d->last_ok = get32(p + 4);
+	d->pair_fail.start = get32(p + 8);
+	d->pair_fail.count = get32(p + 12);
+	d->last_ok_ip.family = p[16];
+	memcpy(d->last_ok_ip.addr, p + 20, 16);
+	return 0;
 }
 
 int pdb_touch_decode(const void *val, size_t len, struct clientid_device *d)
 {
 	const uint8_t *b = val;
-	if (len < 20 || (b[15] & ~(TRACE_ADDR4 | TRACE_COPY)) != 0 ||
-	    len != 16 + trace_addr_len(b) + ((b[15] & TRACE_COPY) != 0 ? PDB_VERSION_LEN + 4 : 0) ||
+	if (len < 20 || (b[15] & ~(TRACE_ADDR4 | TRACE_COPY | TRACE_PAIR)) != 0 ||
+	    len != trace_pair_off(b) + ((b[15] & TRACE_PAIR) != 0 ? TRACE_PAIR_LEN : 0) ||
 	    (b[12] != 0 && b[12] != 4 && b[12] != 6) || b[13] > CLIENTID_PROTO_OTHER ||
 	    ((b[15] & TRACE_ADDR4) != 0 && b[12] != 4))
 		return CLIENTID_E_STORE_CORRUPT;
@@ -140,7 +186,7 @@ int pdb_touch_decode(const void *val, size_t len, struct clientid_device *d)
 	d->last_protocol = (enum clientid_protocol)b[13];
 	memset(d->last_ip.addr, 0, sizeof(d->last_ip.addr));
 	memcpy(d->last_ip.addr, b + 16, trace_addr_len(b));
-	return 0;
+	return trace_pair_decode(b, d);
 }
 
 int pdb_touch_copy(const void *val, size_t len, struct pdb_copy *copy)
@@ -346,11 +392,14 @@ int pdb_fail(struct policydb *db, int code)
 	return code;
 }
 
-/* Schema migrations: steps[v] turns version v into v + 1. None yet; the
- * first change of a record format adds one and bumps PDB_SCHEMA_VERSION. */
+/* Schema migrations: steps[v] turns version v into v + 1; a change of a
+ * record format adds one and bumps PDB_SCHEMA_VERSION. */
 typedef int migrate_fn(struct policydb *db, void *txn);
-/* 1 -> 2: device versions appear as devices are written; nothing to do. */
-static migrate_fn *const migrations[PDB_SCHEMA_VERSION] = {NULL, NULL};
+/* 1 -> 2: device versions appear as devices are written; nothing to do.
+ * 2 -> 3: traces gain their pair part (TRACE_PAIR) as they are written, and
+ * read without it as before (trace_pair_decode()); nothing to do. The bump
+ * keeps older programs, which would refuse such traces, off the store. */
+static migrate_fn *const migrations[PDB_SCHEMA_VERSION] = {NULL, NULL, NULL};
 
 static int schema_txn(struct policydb *db, void *txn, void *ctx)
 {
@@ -508,11 +557,16 @@ static int put_window(struct policydb *db, void *txn, enum policydb_table t, con
 	return db->ops->put(txn, t, key, klen, b, PDB_WINDOW_LEN);
 }
 
-size_t pdb_ip_counter_key(const struct clientid_ip *ip, uint8_t *key)
+size_t pdb_ip_counter_key(const struct clientid_config *cfg, const struct clientid_ip *ip,
+                          uint8_t *key)
 {
+	unsigned bits = ip->family == 4 ? cfg->ip_fail_prefix4 : cfg->ip_fail_prefix6;
 	key[0] = 'i';
 	key[1] = ip->family;
-	memcpy(key + 2, ip->addr, 16);
+	memset(key + 2, 0, 16);
+	memcpy(key + 2, ip->addr, bits / 8);
+	if (bits % 8 != 0)
+		key[2 + bits / 8] = (uint8_t)(ip->addr[bits / 8] & (0xff << (8 - bits % 8)));
 	return 18;
 }
 
@@ -535,7 +589,9 @@ static int count_accounts(void *vctx, const void *key, size_t klen, const void *
 	struct clientid_device d;
 	if (pdb_touch_decode(val, vlen, &d) != 0)
 		return 0;
-	if (c->now >= d.last_seen && c->now - d.last_seen < c->window)
+	/* Only where the password verified (DESIGN.md section 3). */
+	if (d.last_verified != 0 && c->now >= d.last_verified &&
+	    c->now - d.last_verified < c->window)
 		c->count++;
 	return c->count >= c->stop_at ? 1 : 0;
 }
@@ -580,8 +636,10 @@ static int read_ban(struct policydb *db, void *txn, const struct clientid_fp *fp
 		return CLIENTID_E_STORE_CORRUPT;
 	if (ban.kind == PDB_BAN_REVOKED)
 		h->revoked = 1;
-	else if (account == NULL)
+	else if (account == NULL) {
 		h->banned = 1;
+		h->ban_time = ban.time;
+	}
 	return 0;
 }
 
@@ -628,13 +686,81 @@ static int read_copy(struct policydb *db, void *txn, const struct clientid_attem
 	return 1;
 }
 
+/* OTHER accounts on which the device verified a password lately. */
+static int read_walk(struct policydb *db, void *txn, const struct clientid_attempt *a,
+                     struct clientid_history *h)
+{
+	const struct clientid_config *cfg = &db->cfg;
+	if (cfg->device_max_accounts == 0)
+		return 0;
+	struct accounts_ctx c = {
+	    .account = a->account,
+	    .account_len = strlen(a->account),
+	    .now = (uint32_t)a->now,
+	    .window = cfg->device_accounts_window,
+	    .stop_at = cfg->device_max_accounts + 1,
+	};
+	int ret = db->ops->scan(txn, PDB_T_TOUCH, a->fp->b, PDB_FP_ROUTINE, PDB_FP_ROUTINE,
+	                        count_accounts, &c);
+	h->device_accounts = c.count;
+	return ret < 0 ? ret : 0;
+}
+
+/* The device on this account: its trace, its state (from a current copy
+ * when allowed), and the account's device counts. */
+static int read_pair(struct policydb *db, void *txn, const struct clientid_attempt *a,
+                     struct read_state *rs, struct clientid_history *h)
+{
+	const void *val;
+	size_t len;
+	int ret;
+	uint8_t key[PDB_DEVKEY_MAX];
+	if ((ret = read_ban(db, txn, a->fp, a->account, h)) != 0 ||
+	    (ret = read_walk(db, txn, a, h)) != 0)
+		return ret;
+	/* After a walk the engine needs the first sighting, which only the
+	 * durable record holds. */
+	int use_copy =
+	    rs->use_copy && !h->banned &&
+	    (db->cfg.device_max_accounts == 0 || h->device_accounts < db->cfg.device_max_accounts);
+	size_t klen = pdb_touch_key(a->fp, a->account, key);
+	ret = db->ops->get(txn, PDB_T_TOUCH, key, klen, &val, &len);
+	if (ret < 0)
+		return ret;
+	if (ret == 1 && pdb_touch_decode(val, len, &h->device) == 0) {
+		h->have |= CLIENTID_HAVE_TOUCH;
+		if (use_copy && (ret = read_copy(db, txn, a, val, len, rs, h)) < 0)
+			return ret;
+	}
+	if ((h->have & CLIENTID_HAVE_DEVICE) == 0) {
+		klen = pdb_device_key(a->account, a->fp, key);
+		ret = db->ops->get(txn, PDB_T_DEVICES, key, klen, &val, &len);
+		if (ret < 0)
+			return ret;
+		if (ret == 1) {
+			if (pdb_device_decode(val, len, &h->device) != 0)
+				return CLIENTID_E_STORE_CORRUPT;
+			h->have |= CLIENTID_HAVE_DEVICE;
+		}
+	}
+	/* Any device not trusted yet may become trusted: learn_max_devices
+	 * holds on every path that promotes one (issue 13 item 1). */
+	int trusted =
+	    (h->have & CLIENTID_HAVE_DEVICE) != 0 && h->device.state == CLIENTID_DEV_TRUSTED;
+	if (trusted || a->auth != CLIENTID_AUTH_SUCCESS)
+		return 0;
+	size_t plen = strlen(a->account) + 1;
+	struct devices_ctx c = {.h = h};
+	ret = db->ops->scan(txn, PDB_T_DEVICES, a->account, plen, plen, count_devices, &c);
+	return ret < 0 ? ret : 0;
+}
+
 /* With rs->use_copy, a current copy of the device's state in its trace
  * stands in for its durable record, whose type, label and first sighting
  * are then left empty: fine for a decision that changes nothing durable. */
 static int read_history(struct policydb *db, void *txn, const struct clientid_attempt *a,
                         struct read_state *rs, struct clientid_history *h)
 {
-	const struct clientid_config *cfg = &db->cfg;
 	const void *val;
 	size_t len;
 	int ret;
@@ -653,58 +779,12 @@ static int read_history(struct policydb *db, void *txn, const struct clientid_at
 		                      &h->dev_fail)) < 0)
 			return ret;
 	}
-	if (a->fp != NULL && a->account != NULL) {
-		if ((ret = read_ban(db, txn, a->fp, a->account, h)) != 0)
-			return ret;
-		uint8_t key[PDB_DEVKEY_MAX];
-		size_t klen = pdb_touch_key(a->fp, a->account, key);
-		ret = db->ops->get(txn, PDB_T_TOUCH, key, klen, &val, &len);
-		if (ret < 0)
-			return ret;
-		if (ret == 1 && pdb_touch_decode(val, len, &h->device) == 0) {
-			h->have |= CLIENTID_HAVE_TOUCH;
-			if (rs->use_copy && (ret = read_copy(db, txn, a, val, len, rs, h)) < 0)
-				return ret;
-		}
-		if ((h->have & CLIENTID_HAVE_DEVICE) == 0) {
-			klen = pdb_device_key(a->account, a->fp, key);
-			ret = db->ops->get(txn, PDB_T_DEVICES, key, klen, &val, &len);
-			if (ret < 0)
-				return ret;
-			if (ret == 1) {
-				if (pdb_device_decode(val, len, &h->device) != 0)
-					return CLIENTID_E_STORE_CORRUPT;
-				h->have |= CLIENTID_HAVE_DEVICE;
-			}
-		}
-		if (cfg->device_max_accounts != 0) {
-			struct accounts_ctx c = {
-			    .account = a->account,
-			    .account_len = strlen(a->account),
-			    .now = (uint32_t)a->now,
-			    .window = cfg->device_accounts_window,
-			    .stop_at = cfg->device_max_accounts + 1,
-			};
-			ret = db->ops->scan(txn, PDB_T_TOUCH, a->fp->b, PDB_FP_ROUTINE,
-			                    PDB_FP_ROUTINE, count_accounts, &c);
-			if (ret < 0)
-				return ret;
-			h->device_accounts = c.count;
-		}
-		if ((h->have & CLIENTID_HAVE_DEVICE) == 0 && a->auth == CLIENTID_AUTH_SUCCESS) {
-			/* Only a new device needs the account's counts. */
-			size_t plen = strlen(a->account) + 1;
-			struct devices_ctx c = {.h = h};
-			ret = db->ops->scan(txn, PDB_T_DEVICES, a->account, plen, plen,
-			                    count_devices, &c);
-			if (ret < 0)
-				return ret;
-		}
-	}
+	if (a->fp != NULL && a->account != NULL && (ret = read_pair(db, txn, a, rs, h)) != 0)
+		return ret;
 	uint8_t ckey[32];
 	if (a->ip.family != 0 &&
-	    (ret = get_window(db, txn, PDB_T_COUNTERS, ckey, pdb_ip_counter_key(&a->ip, ckey),
-	                      &h->ip_fail)) < 0)
+	    (ret = get_window(db, txn, PDB_T_COUNTERS, ckey,
+	                      pdb_ip_counter_key(&db->cfg, &a->ip, ckey), &h->ip_fail)) < 0)
 		return ret;
 	if ((ret = get_window(db, txn, PDB_T_COUNTERS, "s", 1, &h->site_fail)) < 0)
 		return ret;
@@ -763,8 +843,8 @@ static int apply(struct policydb *db, void *txn, const struct clientid_attempt *
 	    (ret = put_window(db, txn, PDB_T_TOUCH, a->fp->b, PDB_FP_ROUTINE, &out->dev_fail)) != 0)
 		return ret;
 	if ((u & CLIENTID_UPD_IP_FAIL) != 0 &&
-	    (ret = put_window(db, txn, PDB_T_COUNTERS, key, pdb_ip_counter_key(&a->ip, key),
-	                      &out->ip_fail)) != 0)
+	    (ret = put_window(db, txn, PDB_T_COUNTERS, key,
+	                      pdb_ip_counter_key(&db->cfg, &a->ip, key), &out->ip_fail)) != 0)
 		return ret;
 	if ((u & CLIENTID_UPD_SITE_FAIL) != 0 &&
 	    (ret = put_window(db, txn, PDB_T_COUNTERS, "s", 1, &out->site_fail)) != 0)

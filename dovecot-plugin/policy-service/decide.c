@@ -55,6 +55,7 @@ int policy_service_decide(struct policy_service_store *store,
 	a.ip = req->ip;
 	a.tls = req->tls;
 	a.now = now;
+	a.no_learn = req->no_learn;
 	if (req->have_clientid) {
 		a.type = req->type;
 		a.fp = &req->fp;
@@ -62,17 +63,10 @@ int policy_service_decide(struct policy_service_store *store,
 	switch (req->step) {
 	case POLICY_SERVICE_PRECHECK:
 		a.auth = CLIENTID_AUTH_PRECHECK;
+		/* The core leaves what only the decision after the password
+		   can tell (a walk through accounts, a device without an
+		   account) to that decision. */
 		ret = policydb_precheck(store->db, &a, verdict_r);
-		if (ret == 0 && verdict_r->decision == CLIENTID_DENY &&
-		    verdict_r->reason == CLIENTID_R_MANY_ACCOUNTS) {
-			/* A precheck writes nothing, so refusing here would
-			   never block the device on the accounts it already
-			   uses. Let the password be checked: the decision after
-			   it refuses and records the site-wide block, and a
-			   wrong password counts toward the device's limit. */
-			verdict_r->decision = CLIENTID_ALLOW;
-			verdict_r->flags |= CLIENTID_VF_OBSERVED;
-		}
 		break;
 	case POLICY_SERVICE_VERIFIED:
 		a.auth = CLIENTID_AUTH_SUCCESS;

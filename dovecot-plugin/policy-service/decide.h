@@ -32,6 +32,7 @@ struct policy_service_request {
 	int have_clientid; /* type and fp are set */
 	char type[CLIENTID_TYPE_MAX + 1];
 	struct clientid_fp fp;
+	int no_learn; /* the password may not have verified: trust no device */
 };
 
 struct policy_service_store;

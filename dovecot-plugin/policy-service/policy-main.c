@@ -289,6 +289,68 @@ static int policy_body_to_request(struct policy_body *b, enum policy_command com
 }
 
 /* ------------------------------------------------------------------------
+ * -a misuse: with auth_policy_check_before_auth = yes left on, -a takes the
+ * allow before the password check for a verified password, and learn mode
+ * would trust devices on wrong passwords. Each allow taken as verified waits
+ * here for its report; a failure report that finds one shows the misuse.
+ * From then on no device is learned, loudly. */
+
+#define POLICY_A_PENDING      64
+#define POLICY_A_PENDING_SECS 30
+
+struct policy_a_allow {
+	time_t time; /* 0: free */
+	struct policy_service_request r;
+};
+
+static struct policy_a_allow policy_a_pending[POLICY_A_PENDING];
+static unsigned int policy_a_next;
+static bool policy_a_misused = FALSE;
+
+static bool policy_a_same(const struct policy_service_request *a,
+                          const struct policy_service_request *b)
+{
+	return strcmp(a->account, b->account) == 0 && a->have_clientid == b->have_clientid &&
+	       (!a->have_clientid || memcmp(&a->fp, &b->fp, sizeof(a->fp)) == 0) &&
+	       memcmp(&a->ip, &b->ip, sizeof(a->ip)) == 0;
+}
+
+static void policy_a_remember(const struct policy_service_request *r)
+{
+	struct policy_a_allow *e = &policy_a_pending[policy_a_next++ % POLICY_A_PENDING];
+	e->time = ioloop_time;
+	e->r = *r;
+}
+
+/* Takes the allow that waits for r's report: TRUE when there was one. */
+static bool policy_a_take(const struct policy_service_request *r)
+{
+	for (unsigned int i = 0; i < POLICY_A_PENDING; i++) {
+		struct policy_a_allow *e = &policy_a_pending[i];
+		if (e->time != 0 && ioloop_time - e->time <= POLICY_A_PENDING_SECS &&
+		    policy_a_same(&e->r, r)) {
+			e->time = 0;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+static void policy_a_report(const struct policy_service_request *r, bool success)
+{
+	if (!policy_a_take(r) || success || policy_a_misused)
+		return;
+	policy_a_misused = TRUE;
+	i_error("clientid-policy: -a misused: account=%s: a failed login was asked about "
+	        "as an allow first, which -a takes for a verified password, so Dovecot "
+	        "also checks before auth (auth_policy_check_before_auth = yes). No device "
+	        "is learned from now on. Set auth_policy_check_before_auth = no, or drop -a "
+	        "and add the clientid/phase marker; then check the devices learned lately "
+	        "(clientidctl events) and restart the service",
+	        r->account[0] != '\0' ? r->account : "-");
+}
+
+/* ------------------------------------------------------------------------
  * Answers and the decision log */
 
 static void policy_respond(struct http_server_request *req, int status)
@@ -319,7 +381,7 @@ static void policy_log_decision(const struct policy_service_request *r,
                                 const struct clientid_verdict *v, int status)
 {
 	char fp_short[CLIENTID_FP_SHORT_LEN + 1] = "-";
-	char ip[CLIENTID_IP_STR_MAX];
+	char ip[CLIENTID_IP_STR_MAX], observed[CLIENTID_OBSERVED_TEXT_MAX];
 	const char *mode = clientid_mode_name(v->mode);
 
 	if (r->have_clientid)
@@ -331,7 +393,7 @@ static void policy_log_decision(const struct policy_service_request *r,
 	       ip[0] != '\0' ? ip : "-", clientid_protocol_name(r->protocol),
 	       policy_step_name(r->step), clientid_decision_name(v->decision),
 	       clientid_reason_name(v->reason), mode != NULL ? mode : "?",
-	       (v->flags & CLIENTID_VF_OBSERVED) != 0 ? " observed" : "",
+	       clientid_verdict_observed(v, observed),
 	       (v->flags & CLIENTID_VF_NEW_DEVICE) != 0 ? " new_device" : "", status);
 }
 
@@ -347,6 +409,7 @@ static void policy_handle_body(struct policy_request *preq)
 	char err[CLIENTID_ERRBUF_SIZE];
 	const char *error;
 	int status, ret;
+	bool via_a;
 
 	ret = policy_body_parse(preq->body, &b, &error);
 	/* the body held the raw token */
@@ -366,10 +429,13 @@ static void policy_handle_body(struct policy_request *preq)
 		        "its logins are not decided; add it to every passdb",
 		        b.have_account ? b.account : "-");
 	}
+	via_a = policy_after_auth_only && !b.have_phase;
 	if (preq->command == POLICY_CMD_REPORT && (b.success || b.policy_reject)) {
 		/* a success was decided and recorded at command=allow after
 		   auth; a policy refusal was recorded by the allow that
 		   refused it. Only password failures are left to count. */
+		if (via_a && policy_body_to_request(&b, preq->command, &r, &error) == 0)
+			policy_a_report(&r, TRUE);
 		safe_memset(b.token, 0, sizeof(b.token));
 		policy_respond(req, 0);
 		return;
@@ -381,7 +447,18 @@ static void policy_handle_body(struct policy_request *preq)
 		return;
 	}
 
+	if (via_a && preq->command == POLICY_CMD_REPORT) {
+		policy_a_report(&r, FALSE);
+	} else if (via_a) {
+		r.no_learn = policy_a_misused ? 1 : 0;
+		policy_a_remember(&r);
+	}
+
 	ret = policy_service_decide(policy_store, &r, (uint64_t)ioloop_time, &v, err);
+	if (r.no_learn && v.mode == CLIENTID_MODE_LEARN && v.reason == CLIENTID_R_UNKNOWN_DEVICE)
+		i_error("clientid-policy: account=%s: device not learned: -a is misused (see "
+		        "the error above)",
+		        r.account);
 	if (ret < 0)
 		i_error("clientid-policy: account=%s: policy store failed, %s: %s",
 		        r.account[0] != '\0' ? r.account : "-",
@@ -532,6 +609,11 @@ static void policy_load_api_key(const char *path)
 		i_fatal("clientid-policy: the API key file %s is empty", path);
 }
 
+static void policy_warn(void *ctx ATTR_UNUSED, const char *msg)
+{
+	i_warning("clientid-policy: configuration %s: %s", policy_config_path, msg);
+}
+
 static void policy_init(void)
 {
 	char err[CLIENTID_ERRBUF_SIZE];
@@ -541,6 +623,7 @@ static void policy_init(void)
 	ret = clientid_config_load(policy_config_path, &policy_cfg, err);
 	if (ret != 0)
 		i_fatal("clientid-policy: bad configuration: %s", err);
+	(void)clientid_config_contradictions(&policy_cfg, policy_warn, NULL);
 	ret = clientid_secret_load(policy_cfg.secret_file, &policy_secret, err);
 	if (ret != 0)
 		i_fatal("clientid-policy: cannot load the site secret ([general] secret_file "

@@ -217,11 +217,17 @@ static void test_precheck_and_limits(void)
 	 * toward their address too. */
 	for (int i = 0; i < 3; i++)
 		CU_ASSERT_EQUAL(decide_from(db, "192.0.2.9", "fay", 9, 0, T0 + (unsigned)i, &v), 0);
-	struct clientid_attempt a = fixture_attempt(NULL, 9, 0, T0 + 5, &fp);
+	struct clientid_attempt a = fixture_attempt("fay", 9, 0, T0 + 5, &fp);
 	a.auth = CLIENTID_AUTH_PRECHECK;
 	CU_ASSERT_EQUAL(policydb_precheck(db, &a, &v), 0);
 	CU_ASSERT_EQUAL(v.decision, CLIENTID_DENY);
 	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_DEVICE_FAIL_LIMIT);
+	/* Without an account the device may be trusted where it is used: the
+	 * decision after the password tells (issue 13 items 5 and 6). */
+	a = fixture_attempt(NULL, 9, 0, T0 + 5, &fp);
+	a.auth = CLIENTID_AUTH_PRECHECK;
+	CU_ASSERT_EQUAL(policydb_precheck(db, &a, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
 	a = fixture_attempt("fay", 10, 0, T0 + 5, &fp);
 	a.auth = CLIENTID_AUTH_PRECHECK;
 	CU_ASSERT_EQUAL(policydb_precheck(db, &a, &v), 0);
@@ -245,10 +251,12 @@ static void test_precheck_and_limits(void)
 	CU_ASSERT_EQUAL(decide(db, "ivy", 13, 1, T0 + 3, &v), 0);
 	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
 	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
-	/* one device on a third account is blocked site-wide */
-	CU_ASSERT_EQUAL(decide_from(db, "192.0.2.11", "h1", 11, 0, T0, &v), 0);
-	CU_ASSERT_EQUAL(decide_from(db, "192.0.2.11", "h2", 11, 0, T0, &v), 0);
-	CU_ASSERT_EQUAL(decide_from(db, "192.0.2.11", "h3", 11, 0, T0, &v), 0);
+	/* One device that verified passwords on a third account is blocked
+	 * site-wide, also where this walk taught it (wrong passwords no longer
+	 * count: issue 13 item 5). */
+	CU_ASSERT_EQUAL(decide_from(db, "192.0.2.11", "h1", 11, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide_from(db, "192.0.2.11", "h2", 11, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide_from(db, "192.0.2.11", "h3", 11, 1, T0, &v), 0);
 	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_MANY_ACCOUNTS);
 	CU_ASSERT_EQUAL(decide_from(db, "192.0.2.11", "h1", 11, 1, T0 + 1, &v), 0);
 	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_BLOCKED);
@@ -568,7 +576,7 @@ static int put_schema(struct policydb *db, void *txn, void *ctx)
 static void test_schema_version(void)
 {
 	struct fixture f;
-	fixture_make(&f, "");
+	fixture_make(&f, "[policy]\nmode = learn\n");
 	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
 	struct clientid_verdict v;
 	/* A store of version 1 (no device versions) is taken up. */
@@ -747,19 +755,24 @@ static void test_device_window_with_traces(void)
 	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
 	CU_ASSERT_EQUAL(decide(db, "wb", 21, 0, T0 + 1, &v), 0);
 	CU_ASSERT_EQUAL(decide(db, "wb", 21, 0, T0 + 2, &v), 0);
-	CU_ASSERT_EQUAL(decide(db, "wa", 21, 0, T0 + 3, &v), 0);
-	/* Three failures on two accounts: one window per device. */
-	CU_ASSERT_EQUAL(decide(db, "wa", 21, 1, T0 + 4, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "wd", 21, 0, T0 + 3, &v), 0);
+	/* Three failures on two accounts where it is not trusted: one window
+	 * for the device's untrusted use. */
+	CU_ASSERT_EQUAL(decide(db, "wd", 21, 1, T0 + 4, &v), 0);
 	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_DEVICE_FAIL_LIMIT);
+	/* They never lock out the trusted pair (issue 13 item 5; this test
+	 * expected the old lock-out of wa). */
+	CU_ASSERT_EQUAL(decide(db, "wa", 21, 1, T0 + 4, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
 	CU_ASSERT_EQUAL(decide(db, "wc", 22, 1, T0 + 4, &v), 0);
 	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
 	unsigned n = 0;
 	struct clientid_fp d21 = fp_of(21);
 	CU_ASSERT_EQUAL(policydb_device_accounts(db, &d21, count_cb, &n), 0);
-	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(n, 3);
 	struct policydb_stats s1, s2;
 	CU_ASSERT_EQUAL(policydb_stats(db, &s1), 0);
-	CU_ASSERT_EQUAL(s1.touches, 3);
+	CU_ASSERT_EQUAL(s1.touches, 4);
 	CU_ASSERT(s1.counters >= 1);
 	struct policydb_check r;
 	CU_ASSERT_EQUAL(policydb_check(db, &r), 0);
@@ -770,7 +783,7 @@ static void test_device_window_with_traces(void)
 	CU_ASSERT(pc.counters >= 1);
 	CU_ASSERT_EQUAL(pc.touches, 0);
 	CU_ASSERT_EQUAL(policydb_stats(db, &s2), 0);
-	CU_ASSERT_EQUAL(s2.touches, 3);
+	CU_ASSERT_EQUAL(s2.touches, 4);
 	CU_ASSERT_EQUAL(s2.counters, s1.counters - pc.counters);
 	CU_ASSERT_EQUAL(decide(db, "wa", 21, 1, T0 + 7201, &v), 0);
 	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
@@ -877,6 +890,330 @@ static void test_trace_copy(void)
 	fixture_remove(&f);
 }
 
+static int count_bans_cb(void *ctx, const struct policydb_ban_info *ban)
+{
+	(void)ban;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+/* Issue 13 item 1: a device refused at the learn limit was pending, and the
+ * same login again found trusted_count 0 and was trusted. */
+static void test_learn_limit_retry(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\nlearn_max_devices = 1\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "lu", 1, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	for (unsigned i = 1; i <= 3; i++) {
+		CU_ASSERT_EQUAL(decide(db, "lu", 2, 1, T0 + i, &v), 0);
+		CU_ASSERT_EQUAL(v.decision, CLIENTID_DENY);
+		CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARN_LIMIT);
+	}
+	struct clientid_fp fp = fp_of(2);
+	struct policydb_device_info info;
+	CU_ASSERT_EQUAL(policydb_device_get(db, "lu", &fp, &info), 1);
+	CU_ASSERT_EQUAL(info.device.state, CLIENTID_DEV_PENDING);
+	/* Room made by forgetting the first: the pending one is promoted. */
+	struct clientid_fp first = fp_of(1);
+	CU_ASSERT_EQUAL(policydb_device_forget(db, "lu", &first, T0 + 5), 0);
+	CU_ASSERT_EQUAL(decide(db, "lu", 2, 1, T0 + 6, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+/* Issue 13 item 5: twelve wrong passwords with the owner's token on made-up
+ * accounts left the owner locked out and the device banned site-wide. */
+static void test_stolen_token_owner(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = enforce\n[limits]\ndevice_fail_limit = 3\n"
+	                 "device_max_accounts = 2\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_fp fp = fp_of(40);
+	CU_ASSERT_EQUAL(policydb_device_register(db, "owner", "UUID", &fp, CLIENTID_DEV_TRUSTED,
+	                                         NULL, T0 - 5 * 86400),
+	                0);
+	struct clientid_verdict v;
+	char acct[32];
+	for (unsigned i = 0; i < 12; i++) {
+		snprintf(acct, sizeof(acct), "made-up-%u", i);
+		CU_ASSERT_EQUAL(decide_from(db, "203.0.113.66", acct, 40, 0, T0 + i, &v), 0);
+	}
+	/* the attacker is locked out where the device is not trusted */
+	CU_ASSERT_EQUAL(decide_from(db, "203.0.113.66", "made-up-0", 40, 1, T0 + 20, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_DEVICE_FAIL_LIMIT);
+	/* the owner is not, and no ban was written */
+	CU_ASSERT_EQUAL(decide(db, "owner", 40, 1, T0 + 21, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	unsigned bans = 0;
+	CU_ASSERT_EQUAL(policydb_bans(db, count_bans_cb, &bans), 0);
+	CU_ASSERT_EQUAL(bans, 0);
+	/* the owner's pair has its own window, as strict as the device's */
+	for (unsigned i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(decide(db, "owner", 40, 0, T0 + 30 + i, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "owner", 40, 1, T0 + 40, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_DEVICE_FAIL_LIMIT);
+	/* and unlock ends it */
+	CU_ASSERT_EQUAL(policydb_unlock(db, &fp, NULL, T0 + 41), 0);
+	CU_ASSERT_EQUAL(decide(db, "owner", 40, 1, T0 + 42, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+/* Issue 13 item 5: a walk with verified passwords is refused where the
+ * device is not trusted, and on pairs the walk itself taught; older trusted
+ * pairs keep working. */
+static void test_walk_keeps_trusted_pairs(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n[limits]\ndevice_max_accounts = 2\n"
+	                 "device_accounts_window = 1d\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide(db, "home", 41, 1, T0 - 3 * 86400, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	CU_ASSERT_EQUAL(decide(db, "home", 41, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "w1", 41, 1, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	CU_ASSERT_EQUAL(decide(db, "w2", 41, 1, T0 + 2, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_MANY_ACCOUNTS);
+	unsigned bans = 0;
+	CU_ASSERT_EQUAL(policydb_bans(db, count_bans_cb, &bans), 0);
+	CU_ASSERT_EQUAL(bans, 1);
+	CU_ASSERT_EQUAL(decide(db, "home", 41, 1, T0 + 3, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	CU_ASSERT_EQUAL(decide(db, "w1", 41, 1, T0 + 4, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_BLOCKED);
+	CU_ASSERT_EQUAL(decide(db, "w3", 41, 1, T0 + 5, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_BLOCKED);
+	/* a week later too: the ban stays, and so does the exemption */
+	CU_ASSERT_EQUAL(decide(db, "home", 41, 1, T0 + 7 * 86400, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	CU_ASSERT_EQUAL(decide(db, "w1", 41, 1, T0 + 7 * 86400, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_BLOCKED);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+/* Issue 13 item 9: one wrong password from the attacker's network first
+ * overwrote the address the travel check compared with. */
+static void test_travel_last_success(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n[travel]\nwindow = 10m\naction = deny\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide_from(db, "198.51.100.7", "tr", 42, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	CU_ASSERT_EQUAL(decide_from(db, "203.0.113.5", "tr", 42, 0, T0 + 10, &v), 0);
+	CU_ASSERT_EQUAL(decide_from(db, "203.0.113.9", "tr", 42, 1, T0 + 20, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRAVEL);
+	/* and the owner, at home, is not refused for the attacker's failure */
+	CU_ASSERT_EQUAL(decide_from(db, "198.51.100.8", "tr", 42, 1, T0 + 30, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+/* Issue 13 item 8: an attacker rotating addresses within one IPv6 /64 was
+ * counted per /128. */
+static void test_ip_prefix(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n[limits]\nip_fail_limit = 3\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	char ip[64];
+	for (unsigned i = 1; i <= 3; i++) {
+		snprintf(ip, sizeof(ip), "2001:db8:1:2::%u", i);
+		CU_ASSERT_EQUAL(decide_from(db, ip, "pv", 0, 0, T0 + i, &v), 0);
+	}
+	CU_ASSERT_EQUAL(decide_from(db, "2001:db8:1:2:ffff::9", "pv", 0, 1, T0 + 5, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_IP_FAIL_LIMIT);
+	CU_ASSERT_EQUAL(decide_from(db, "2001:db8:1:3::1", "pv", 0, 1, T0 + 5, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_NO_CLIENTID_OK);
+	/* IPv4: /32 by default */
+	for (unsigned i = 1; i <= 3; i++)
+		CU_ASSERT_EQUAL(decide_from(db, "198.51.100.1", "pv", 0, 0, T0 + i, &v), 0);
+	CU_ASSERT_EQUAL(decide_from(db, "198.51.100.2", "pv", 0, 1, T0 + 5, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_NO_CLIENTID_OK);
+	/* unlock names any address of the prefix */
+	struct clientid_ip a;
+	CU_ASSERT_EQUAL_FATAL(clientid_ip_parse("2001:db8:1:2::77", &a), 0);
+	CU_ASSERT_EQUAL(policydb_unlock(db, NULL, &a, T0 + 6), 0);
+	CU_ASSERT_EQUAL(decide_from(db, "2001:db8:1:2::1", "pv", 0, 1, T0 + 7, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_NO_CLIENTID_OK);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+	/* a configured prefix */
+	fixture_make(&f, "[policy]\nmode = learn\n[limits]\nip_fail_limit = 2\n"
+	                 "ip_fail_prefix4 = 24\nip_fail_prefix6 = 48\n");
+	db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	CU_ASSERT_EQUAL(decide_from(db, "198.51.100.1", "pw", 0, 0, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide_from(db, "198.51.100.2", "pw", 0, 0, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide_from(db, "198.51.100.3", "pw", 0, 1, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_IP_FAIL_LIMIT);
+	CU_ASSERT_EQUAL(decide_from(db, "2001:db8:1:2::1", "pw", 0, 0, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide_from(db, "2001:db8:1:3::1", "pw", 0, 0, T0, &v), 0);
+	CU_ASSERT_EQUAL(decide_from(db, "2001:db8:1:4::1", "pw", 0, 1, T0 + 1, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_IP_FAIL_LIMIT);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+/* Schema 2 is taken up by schema 3: traces without the pair's part read as
+ * before, their last sighting standing for the last success. */
+static int put_old_trace(struct policydb *db, void *txn, void *ctx)
+{
+	(void)ctx;
+	struct clientid_fp fp = fp_of(43);
+	uint8_t key[PDB_TOUCHKEY_MAX];
+	size_t klen = pdb_touch_key(&fp, "mig", key);
+	/* last seen T0, 1 success, 0 failures, IPv4 198.51.100.7, no copy */
+	uint8_t old[20] = {0, 0,    0,   0,  1,   0, 0, 0, 0, 0, 0, 0, 4, CLIENTID_PROTO_IMAP,
+	                   0, 0x01, 198, 51, 100, 7};
+	uint32_t t = T0;
+	for (int i = 0; i < 4; i++)
+		old[i] = (uint8_t)(t >> (8 * i));
+	uint8_t b[4] = {2, 0, 0, 0};
+	int ret = db->ops->put(txn, PDB_T_TOUCH, key, klen, old, sizeof(old));
+	return ret != 0 ? ret : db->ops->put(txn, PDB_T_META, "schema", 6, b, 4);
+}
+
+static int get_schema(struct policydb *db, void *txn, void *ctx)
+{
+	const void *val;
+	size_t len;
+	int ret = db->ops->get(txn, PDB_T_META, "schema", 6, &val, &len);
+	if (ret == 1 && len == 4)
+		*(unsigned *)ctx = *(const uint8_t *)val;
+	return ret < 0 ? ret : 0;
+}
+
+static void test_schema_3(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n[travel]\nwindow = 10m\naction = deny\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(decide_from(db, "198.51.100.7", "mig", 43, 1, T0 - 86400, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	CU_ASSERT_EQUAL(pdb_with_txn(db, PDB_TXN_ROUTINE | PDB_TXN_DURABLE, put_old_trace, NULL),
+	                0);
+	policydb_deinit(&db);
+	db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	unsigned schema = 0;
+	CU_ASSERT_EQUAL(decide_from(db, "203.0.113.9", "mig", 43, 1, T0 + 60, &v), 0);
+	CU_ASSERT_EQUAL(pdb_with_txn(db, PDB_TXN_READ, get_schema, &schema), 0);
+	CU_ASSERT_EQUAL(schema, 3);
+	/* the old trace's sighting is the travel reference */
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRAVEL);
+	struct clientid_fp fp = fp_of(43);
+	struct policydb_device_info info;
+	CU_ASSERT_EQUAL(policydb_device_get(db, "mig", &fp, &info), 1);
+	CU_ASSERT_EQUAL(info.device.successes, 2);
+	CU_ASSERT_EQUAL(info.device.last_verified, T0 + 60);
+	CU_ASSERT_EQUAL(info.device.last_ok, T0);
+	struct policydb_check r;
+	CU_ASSERT_EQUAL(policydb_check(db, &r), 0);
+	CU_ASSERT_EQUAL(r.problems, 0);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+/* Issue 13 item 10: a window or attack mode written while the clock was
+ * ahead stayed in force after it was corrected; and unlock --attack. */
+static void test_clock_jump(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n[limits]\ndevice_fail_limit = 2\n"
+	                 "[attack]\nfail_threshold = 3\nduration = 15m\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	uint64_t ahead = T0 + 30 * 86400;
+	for (unsigned i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(decide(db, "cj", 50, 0, ahead + i, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "cj", 51, 1, ahead + 5, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_UNDER_ATTACK);
+	/* the clock is put right: neither the lock-out nor the mode holds */
+	CU_ASSERT_EQUAL(decide(db, "cj", 50, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_ALLOW);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	CU_ASSERT_EQUAL(v.flags & CLIENTID_VF_UNDER_ATTACK, 0);
+	/* unlock --attack ends the mode at once */
+	for (unsigned i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(decide(db, "ck", 0, 0, T0 + 10 + i, &v), 0);
+	CU_ASSERT_EQUAL(decide(db, "ck", 52, 1, T0 + 20, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_UNDER_ATTACK);
+	CU_ASSERT_EQUAL(policydb_unlock_attack(db, T0 + 21), 0);
+	CU_ASSERT_EQUAL(decide(db, "ck", 52, 1, T0 + 22, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	CU_ASSERT_EQUAL(policydb_unlock_attack(db, T0 + 23), CLIENTID_E_NOTFOUND);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+/* Issue 13 (lower): prune held both write locks for a scan of the whole
+ * store, so logins waited past Dovecot's policy timeout. It works in
+ * batches now; a decision between batches goes through. */
+static void test_prune_batches(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\nlearn_max_devices = 1000\n"
+	                 "pending_max_devices = 1000\n[limits]\ndevice_max_accounts = 0\n"
+	                 "[events]\nretention = 1d\ndevice_retention = 30d\n");
+	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct clientid_verdict v;
+	char acct[32];
+	for (unsigned i = 0; i < 600; i++) {
+		snprintf(acct, sizeof(acct), "pb%u", i % 7);
+		CU_ASSERT_EQUAL(decide(db, acct, 1000 + i, 1, T0, &v), 0);
+	}
+	CU_ASSERT_EQUAL(decide(db, "keep", 1, 1, T0 + 40 * 86400u, &v), 0);
+	struct policydb_prune_counts pc;
+	CU_ASSERT_EQUAL(policydb_prune(db, T0 + 40 * 86400u, 1, &pc), 0);
+	CU_ASSERT_EQUAL(pc.devices, 600);
+	CU_ASSERT_EQUAL(pc.events, 600);
+	CU_ASSERT_EQUAL(policydb_prune(db, T0 + 40 * 86400u, 0, &pc), 0);
+	CU_ASSERT_EQUAL(pc.devices, 600);
+	CU_ASSERT(pc.batches >= 600 / 256 + 2);
+	struct policydb_stats st;
+	CU_ASSERT_EQUAL(policydb_stats(db, &st), 0);
+	CU_ASSERT_EQUAL(st.devices, 1);
+	CU_ASSERT_EQUAL(st.touches, 1);
+	CU_ASSERT_EQUAL(st.events, 1);
+	struct policydb_check r;
+	CU_ASSERT_EQUAL(policydb_check(db, &r), 0);
+	CU_ASSERT_EQUAL(r.problems, 0);
+	CU_ASSERT_EQUAL(decide(db, "keep", 1, 1, T0 + 40 * 86400u + 1, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	policydb_deinit(&db);
+	fixture_remove(&f);
+}
+
+/* Issue 13 (lower): every open (every Exim connection) allocated the whole
+ * routine map again. Only creation and growth do now. */
+static void test_fallocate_once(void)
+{
+	struct fixture f;
+	fixture_make(&f, "[policy]\nmode = learn\n");
+	struct clientid_verdict v;
+	unsigned before = pdb_lmdb_fallocations;
+	for (unsigned i = 0; i < 5; i++) {
+		struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+		CU_ASSERT_EQUAL(decide(db, "fa", 1, 1, T0 + i, &v), 0);
+		policydb_deinit(&db);
+	}
+	CU_ASSERT_EQUAL(pdb_lmdb_fallocations - before, 1);
+	fixture_remove(&f);
+}
+
 void register_store(void);
 void register_store(void)
 {
@@ -898,6 +1235,15 @@ void register_store(void)
 	    {"events and prune", test_events_and_prune},
 	    {"a device's failure window lives with its traces", test_device_window_with_traces},
 	    {"a trace's copy of the device state is used only while current", test_trace_copy},
+	    {"learn limit bypassed by retrying (issue 13 item 1)", test_learn_limit_retry},
+	    {"a stolen token locks out its owner (issue 13 item 5)", test_stolen_token_owner},
+	    {"a walk keeps older trusted pairs (issue 13 item 5)", test_walk_keeps_trusted_pairs},
+	    {"travel evaded by a failure first (issue 13 item 9)", test_travel_last_success},
+	    {"IPv6 ip_fail_limit keyed on the full /128 (issue 13 item 8)", test_ip_prefix},
+	    {"schema 2 is taken up by schema 3", test_schema_3},
+	    {"a forward clock jump never expires (issue 13 item 10)", test_clock_jump},
+	    {"prune works in bounded batches (issue 13, lower)", test_prune_batches},
+	    {"the routine map is allocated at growth only (issue 13, lower)", test_fallocate_once},
 	    {NULL, NULL},
 	};
 	unit_add_suite("store", tests);

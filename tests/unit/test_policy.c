@@ -24,6 +24,11 @@ struct row {
 	int attack_for;      /* > 0: under attack for that many more seconds */
 	int last_ago;        /* > 0: routine record, last seen that long ago */
 	const char *last_ip; /* with last_ago */
+	int ok_ago;          /* with last_ago: last allowed login; 0: at last_ago, -1: none */
+	const char *ok_ip;   /* with ok_ago; NULL: last_ip */
+	unsigned pair_fails; /* failures of this trusted pair in its window */
+	unsigned first_ago;  /* first seen that long ago; 0: 1000 s */
+	unsigned win_ahead;  /* > 0: the windows start that far ahead of the clock */
 	/* attempt */
 	enum clientid_auth auth;
 	int dev;
@@ -31,6 +36,7 @@ struct row {
 	int no_tls;
 	const char *ip; /* NULL: 192.0.2.1 */
 	int no_account;
+	int no_learn;
 	/* expected */
 	enum clientid_decision decision;
 	enum clientid_reason reason;
@@ -65,6 +71,7 @@ struct row {
 #define LEARN   "[policy]\nmode = learn\n"
 #define ENFORCE "[policy]\nmode = enforce\n"
 #define OFF     "[policy]\nmode = off\n"
+#define LIMITS  "[limits]\ndevice_fail_limit = 3\nip_fail_limit = 5\ndevice_max_accounts = 2\n"
 
 /* Modes: off, observe, learn, enforce, and require_clientid. */
 static const struct row mode_rows[] = {
@@ -90,15 +97,39 @@ static const struct row mode_rows[] = {
      .decision = ALLOW,
      .reason = CLIENTID_R_POLICY_OFF,
      .events = ""},
-    {.name = "observe: new device learned",
+    /* Issue 13 item 3: observe trusted new devices, which stayed trusted
+     * after the switch to enforce. This row expected device_learned. */
+    {.name = "observe trusts new devices (issue 13 item 3): recorded pending, logged",
      .conf = OBSERVE,
      .auth = S,
      .dev = DEV_A,
      .decision = ALLOW,
-     .reason = CLIENTID_R_LEARNED,
-     .flags = VF_LOG | VF_NEW,
+     .reason = CLIENTID_R_UNKNOWN_DEVICE,
+     .flags = VF_LOG | VF_NEW | VF_OBS,
      .updates = U_DEV | U_TOUCH,
      .events = "new_device"},
+    {.name = "observe trusts new devices (issue 13 item 3): a pending device stays pending",
+     .conf = OBSERVE,
+     .state = PENDING,
+     .pending = 1,
+     .last_ago = 60,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_PENDING,
+     .flags = VF_LOG | VF_OBS,
+     .updates = U_TOUCH,
+     .events = ""},
+    {.name = "observe trusts new devices (issue 13 item 3): a walking device, no ban written",
+     .conf = OBSERVE LIMITS,
+     .others = 2,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_MANY_ACCOUNTS,
+     .flags = VF_LOG | VF_OBS,
+     .updates = U_TOUCH,
+     .events = ""},
     {.name = "observe: would deny a blocked device, allows",
      .conf = OBSERVE,
      .state = BLOCKED,
@@ -168,6 +199,28 @@ static const struct row mode_rows[] = {
      .flags = VF_LOG,
      .updates = U_DEV | U_TOUCH,
      .events = "new_device"},
+    {.name = "learn: a host that cannot vouch for the password learns nothing (service -a misuse)",
+     .conf = LEARN,
+     .no_learn = 1,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = DENY,
+     .reason = CLIENTID_R_UNKNOWN_DEVICE,
+     .flags = VF_LOG | VF_NEW,
+     .updates = U_DEV | U_TOUCH,
+     .events = "new_device"},
+    {.name = "learn: no_learn leaves trusted devices alone",
+     .conf = LEARN,
+     .no_learn = 1,
+     .state = TRUSTED,
+     .last_ago = 60,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_TRUSTED,
+     .flags = VF_LOG,
+     .updates = U_TOUCH,
+     .events = ""},
     {.name = "learn: per-account limit overrides the site's",
      .conf = LEARN "learn_max_devices = 2\n",
      .acct_mode = -1,
@@ -275,8 +328,6 @@ static const struct row mode_rows[] = {
     {.name = NULL},
 };
 
-#define LIMITS "[limits]\ndevice_fail_limit = 3\nip_fail_limit = 5\ndevice_max_accounts = 2\n"
-
 /* Heuristics. */
 static const struct row heuristic_rows[] = {
     {.name = "device fail limit: third failure locks out",
@@ -291,7 +342,6 @@ static const struct row heuristic_rows[] = {
      .events = "lockout"},
     {.name = "device fail limit: locked device refused with right password",
      .conf = LEARN LIMITS,
-     .state = TRUSTED,
      .dev_fails = 3,
      .auth = S,
      .dev = DEV_A,
@@ -320,16 +370,84 @@ static const struct row heuristic_rows[] = {
      .reason = CLIENTID_R_DEVICE_FAIL_LIMIT,
      .flags = VF_LOG,
      .events = ""},
-    {.name = "device fail limit: precheck without account",
+    /* This row expected a refusal: without an account the device may be
+     * trusted where it is used, and its owner must not be refused for a
+     * stolen token's failures elsewhere (issue 13 item 5). */
+    {.name = "device fail limit: precheck without account leaves it to the decision",
      .conf = LEARN LIMITS,
      .dev_fails = 3,
      .auth = P,
      .dev = DEV_A,
      .no_account = 1,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_ALLOWED,
+     .flags = VF_LOG,
+     .events = ""},
+    {.name = "a stolen token locks out its owner (issue 13 item 5): failures elsewhere do not",
+     .conf = LEARN LIMITS,
+     .state = TRUSTED,
+     .dev_fails = 3,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_TRUSTED,
+     .flags = VF_LOG,
+     .updates = U_TOUCH,
+     .events = ""},
+    {.name = "a stolen token locks out its owner (issue 13 item 5): a trusted pair's own window",
+     .conf = LEARN LIMITS,
+     .state = TRUSTED,
+     .pair_fails = 2,
+     .auth = F,
+     .dev = DEV_A,
+     .decision = DENY,
+     .reason = CLIENTID_R_AUTH_FAILED,
+     .flags = VF_LOG,
+     .updates = U_TOUCH,
+     .events = "lockout"},
+    {.name = "device fail limit: a trusted pair locked by its own failures",
+     .conf = LEARN LIMITS,
+     .state = TRUSTED,
+     .pair_fails = 3,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = DENY,
+     .reason = CLIENTID_R_DEVICE_FAIL_LIMIT,
+     .flags = VF_LOG,
+     .updates = U_TOUCH,
+     .events = "denied"},
+    {.name = "device fail limit: precheck of a trusted pair locked by its own failures",
+     .conf = LEARN LIMITS,
+     .state = TRUSTED,
+     .pair_fails = 3,
+     .auth = P,
+     .dev = DEV_A,
      .decision = DENY,
      .reason = CLIENTID_R_DEVICE_FAIL_LIMIT,
      .flags = VF_LOG,
      .events = ""},
+    {.name = "clock jump (issue 13 item 10): a window far ahead is over",
+     .conf = LEARN LIMITS,
+     .dev_fails = 3,
+     .win_ahead = 3600,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_LEARNED,
+     .flags = VF_LOG | VF_NEW,
+     .updates = U_DEV | U_TOUCH,
+     .events = "new_device"},
+    {.name = "clock jump (issue 13 item 10): a window slightly ahead still counts",
+     .conf = LEARN LIMITS,
+     .dev_fails = 3,
+     .win_ahead = 60,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = DENY,
+     .reason = CLIENTID_R_DEVICE_FAIL_LIMIT,
+     .flags = VF_LOG,
+     .updates = U_TOUCH,
+     .events = "denied"},
     {.name = "device fail limit 0 is off",
      .conf = LEARN "[limits]\ndevice_fail_limit = 0\n",
      .state = TRUSTED,
@@ -388,7 +506,7 @@ static const struct row heuristic_rows[] = {
      .decision = DENY,
      .reason = CLIENTID_R_AUTH_FAILED,
      .flags = VF_LOG,
-     .updates = U_TOUCH | U_DFAIL,
+     .updates = U_TOUCH,
      .events = ""},
     {.name = "ip fail limit: an unknown device from a locked IP is refused, not learned",
      .conf = LEARN LIMITS,
@@ -430,27 +548,112 @@ static const struct row heuristic_rows[] = {
      .reason = CLIENTID_R_ALLOWED,
      .flags = VF_LOG,
      .events = ""},
-    {.name = "many accounts: device on a third account is blocked site-wide",
+    /* These two rows walked with wrong passwords; only verified ones count
+     * now (issue 13 item 5). */
+    {.name = "many accounts: a device verified on a third account is blocked site-wide",
      .conf = LEARN LIMITS,
      .others = 2,
-     .auth = F,
+     .auth = S,
      .dev = DEV_A,
      .decision = DENY,
      .reason = CLIENTID_R_MANY_ACCOUNTS,
      .flags = VF_LOG,
-     .updates = U_BAN | U_TOUCH | U_DFAIL | U_IFAIL,
+     .updates = U_BAN | U_TOUCH,
      .events = "device_blocked"},
     {.name = "many accounts: a walking device is blocked while its address is locked",
      .conf = LEARN LIMITS,
      .others = 2,
      .ip_fails = 5,
-     .auth = F,
+     .auth = S,
      .dev = DEV_A,
      .decision = DENY,
      .reason = CLIENTID_R_MANY_ACCOUNTS,
      .flags = VF_LOG,
-     .updates = U_BAN | U_TOUCH | U_DFAIL | U_IFAIL,
+     .updates = U_BAN | U_TOUCH,
      .events = "device_blocked"},
+    {.name = "a stolen token bans its owner (issue 13 item 5): wrong passwords write no ban",
+     .conf = LEARN LIMITS,
+     .others = 2,
+     .auth = F,
+     .dev = DEV_A,
+     .decision = DENY,
+     .reason = CLIENTID_R_AUTH_FAILED,
+     .flags = VF_LOG,
+     .updates = U_TOUCH | U_DFAIL | U_IFAIL,
+     .events = ""},
+    {.name = "a stolen token bans its owner (issue 13 item 5): an older trusted pair keeps working",
+     .conf = LEARN LIMITS,
+     .state = TRUSTED,
+     .first_ago = 2 * 86400,
+     .others = 2,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_TRUSTED,
+     .flags = VF_LOG,
+     .updates = U_BAN | U_TOUCH,
+     .events = "device_blocked"},
+    {.name = "a stolen token bans its owner (issue 13 item 5): banned, older trusted pair works",
+     .conf = LEARN LIMITS,
+     .state = TRUSTED,
+     .first_ago = 2 * 86400,
+     .banned = 1,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_TRUSTED,
+     .flags = VF_LOG,
+     .updates = U_TOUCH,
+     .events = ""},
+    {.name = "many accounts: banned, refused where not trusted",
+     .conf = LEARN LIMITS,
+     .banned = 1,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = DENY,
+     .reason = CLIENTID_R_BLOCKED,
+     .flags = VF_LOG,
+     .updates = U_TOUCH,
+     .events = "denied"},
+    {.name = "many accounts: a trusted pair learned by the walk is refused",
+     .conf = LEARN LIMITS,
+     .state = TRUSTED,
+     .others = 2,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = DENY,
+     .reason = CLIENTID_R_MANY_ACCOUNTS,
+     .flags = VF_LOG,
+     .updates = U_BAN | U_TOUCH,
+     .events = "device_blocked"},
+    {.name = "precheck many accounts (issue 13 item 6): the count never refuses a precheck",
+     .conf = LEARN LIMITS,
+     .others = 2,
+     .auth = P,
+     .dev = DEV_A,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_ALLOWED,
+     .flags = VF_LOG,
+     .events = ""},
+    {.name = "precheck many accounts: a banned device's precheck without account",
+     .conf = LEARN LIMITS,
+     .banned = 1,
+     .auth = P,
+     .dev = DEV_A,
+     .no_account = 1,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_ALLOWED,
+     .flags = VF_LOG,
+     .events = ""},
+    {.name = "precheck many accounts: a banned device's precheck where not trusted",
+     .conf = LEARN LIMITS,
+     .banned = 1,
+     .auth = P,
+     .dev = DEV_A,
+     .decision = DENY,
+     .reason = CLIENTID_R_BLOCKED,
+     .flags = VF_LOG,
+     .events = ""},
     {.name = "many accounts: second account is fine",
      .conf = LEARN LIMITS,
      .others = 1,
@@ -558,6 +761,54 @@ static const struct row heuristic_rows[] = {
      .flags = VF_LOG | VF_ATTACK,
      .updates = U_TOUCH,
      .events = ""},
+    {.name = "under attack precheck without account (issue 13 item 6): left to the decision",
+     .conf = LEARN,
+     .attack_for = 100,
+     .auth = P,
+     .dev = DEV_A,
+     .no_account = 1,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_ALLOWED,
+     .flags = VF_LOG | VF_ATTACK,
+     .events = ""},
+    {.name = "under attack precheck without account (issue 13 item 6): no client id either",
+     .conf = LEARN,
+     .attack_for = 100,
+     .auth = P,
+     .no_account = 1,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_ALLOWED,
+     .flags = VF_ATTACK,
+     .events = ""},
+    {.name = "under attack: precheck with an account refuses an unknown device",
+     .conf = LEARN,
+     .attack_for = 100,
+     .auth = P,
+     .dev = DEV_A,
+     .decision = DENY,
+     .reason = CLIENTID_R_UNDER_ATTACK,
+     .flags = VF_LOG | VF_ATTACK,
+     .events = ""},
+    {.name = "clock jump (issue 13 item 10): attack_until beyond its duration is over",
+     .conf = LEARN,
+     .attack_for = 900 + 301,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = ALLOW,
+     .reason = CLIENTID_R_LEARNED,
+     .flags = VF_LOG | VF_NEW,
+     .updates = U_DEV | U_TOUCH,
+     .events = "new_device"},
+    {.name = "clock jump: attack_until within its duration and the margin holds",
+     .conf = LEARN,
+     .attack_for = 900 + 300,
+     .auth = S,
+     .dev = DEV_A,
+     .decision = DENY,
+     .reason = CLIENTID_R_UNDER_ATTACK,
+     .flags = VF_LOG | VF_ATTACK,
+     .updates = U_TOUCH,
+     .events = "denied"},
     {.name = "under attack: over",
      .conf = LEARN,
      .attack_for = -1,
@@ -610,6 +861,50 @@ static const struct row heuristic_rows[] = {
      .flags = VF_LOG | VF_TRAVEL,
      .updates = U_TOUCH,
      .events = "travel"},
+    {.name = "travel evaded by a failure first (issue 13 item 9): the last success counts",
+     .conf = LEARN "[travel]\nwindow = 10m\naction = deny\n",
+     .state = TRUSTED,
+     .last_ago = 60,
+     .last_ip = "203.0.113.5",
+     .ok_ago = 120,
+     .ok_ip = "198.51.100.7",
+     .auth = S,
+     .dev = DEV_A,
+     .ip = "203.0.113.9",
+     .decision = DENY,
+     .reason = CLIENTID_R_TRAVEL,
+     .flags = VF_LOG | VF_TRAVEL,
+     .updates = U_TOUCH,
+     .events = "travel"},
+    {.name = "travel evaded by a failure first (issue 13 item 9): no denial for the owner",
+     .conf = LEARN "[travel]\nwindow = 10m\naction = deny\n",
+     .state = TRUSTED,
+     .last_ago = 60,
+     .last_ip = "203.0.113.5",
+     .ok_ago = 120,
+     .ok_ip = "198.51.100.7",
+     .auth = S,
+     .dev = DEV_A,
+     .ip = "198.51.100.9",
+     .decision = ALLOW,
+     .reason = CLIENTID_R_TRUSTED,
+     .flags = VF_LOG,
+     .updates = U_TOUCH,
+     .events = ""},
+    {.name = "travel: never allowed before, nothing to compare",
+     .conf = LEARN "[travel]\nwindow = 10m\naction = deny\n",
+     .state = TRUSTED,
+     .last_ago = 60,
+     .last_ip = "203.0.113.5",
+     .ok_ago = -1,
+     .auth = S,
+     .dev = DEV_A,
+     .ip = "198.51.100.9",
+     .decision = ALLOW,
+     .reason = CLIENTID_R_TRUSTED,
+     .flags = VF_LOG,
+     .updates = U_TOUCH,
+     .events = ""},
     {.name = "travel: same /16 is near",
      .conf = LEARN "[travel]\nwindow = 10m\naction = deny\n",
      .state = TRUSTED,
@@ -674,12 +969,30 @@ static const struct row handling_rows[] = {
      .decision = DENY,
      .reason = CLIENTID_R_CLIENTID_REQUIRED,
      .events = ""},
-    {.name = "handling session: kept out of the history",
+    /* Issue 13 item 4: this row expected the session-only id to satisfy
+     * require_clientid (allow, no_clientid). */
+    {.name = "handling session: kept out of the history, and no client id for require_clientid",
      .conf = ENFORCE "require_clientid = yes\n[type UUID]\nhandling = session\n",
      .auth = S,
      .dev = DEV_A,
-     .decision = ALLOW,
-     .reason = CLIENTID_R_NO_CLIENTID_OK,
+     .decision = DENY,
+     .reason = CLIENTID_R_CLIENTID_REQUIRED,
+     .events = ""},
+    {.name = "a type without auth handling satisfies require_clientid (issue 13 item 4)",
+     .conf = ENFORCE "require_clientid = yes\n[type UUID]\nhandling = syslog\n",
+     .auth = S,
+     .dev = DEV_A,
+     .decision = DENY,
+     .reason = CLIENTID_R_CLIENTID_REQUIRED,
+     .flags = VF_LOG,
+     .events = ""},
+    {.name = "require_clientid: a default_handling without auth does not satisfy it",
+     .conf = LEARN "require_clientid = yes\n[types]\ndefault_handling = syslog\n",
+     .auth = S,
+     .dev = DEV_A,
+     .decision = DENY,
+     .reason = CLIENTID_R_CLIENTID_REQUIRED,
+     .flags = VF_LOG,
      .events = ""},
     {.name = "handling syslog only: logged, not used",
      .conf = ENFORCE "[type UUID]\nhandling = syslog\n",
@@ -714,7 +1027,7 @@ static const struct row handling_rows[] = {
      .dev = DEV_A,
      .decision = DENY,
      .reason = CLIENTID_R_AUTH_FAILED,
-     .updates = U_TOUCH | U_DFAIL,
+     .updates = U_TOUCH,
      .events = "alert_failure"},
     {.name = "handling of another type does not apply",
      .conf = LEARN "[type COOKIE]\nhandling = ignore\n",
@@ -756,7 +1069,7 @@ static void run_row(const struct row *r)
 		h.have |= CLIENTID_HAVE_DEVICE;
 		h.device.state = (enum clientid_device_state)r->state;
 		snprintf(h.device.type, sizeof(h.device.type), "UUID");
-		h.device.first_seen = NOW - 1000;
+		h.device.first_seen = NOW - (r->first_ago != 0 ? r->first_ago : 1000);
 		h.device.seen_day = NOW - 1000;
 	}
 	if (r->last_ago > 0) {
@@ -764,6 +1077,17 @@ static void run_row(const struct row *r)
 		h.device.last_seen = NOW - (unsigned)r->last_ago;
 		CU_ASSERT_EQUAL_FATAL(
 		    clientid_ip_parse(r->last_ip ? r->last_ip : "192.0.2.1", &h.device.last_ip), 0);
+		h.device.last_ok_ip = h.device.last_ip;
+		if (r->ok_ip != NULL)
+			CU_ASSERT_EQUAL_FATAL(clientid_ip_parse(r->ok_ip, &h.device.last_ok_ip), 0);
+		if (r->ok_ago >= 0)
+			h.device.last_ok =
+			    NOW - (unsigned)(r->ok_ago > 0 ? r->ok_ago : r->last_ago);
+		h.device.last_verified = h.device.last_ok;
+	}
+	if (r->pair_fails > 0) {
+		h.have |= CLIENTID_HAVE_TOUCH;
+		h.device.pair_fail = (struct clientid_window){NOW - 10, r->pair_fails};
 	}
 	h.trusted_count = r->trusted;
 	h.pending_count = r->pending;
@@ -774,9 +1098,12 @@ static void run_row(const struct row *r)
 	h.device_accounts = r->others;
 	h.revoked = r->revoked;
 	h.banned = r->banned;
-	h.dev_fail = (struct clientid_window){NOW - 10, r->dev_fails};
-	h.ip_fail = (struct clientid_window){NOW - 10, r->ip_fails};
-	h.site_fail = (struct clientid_window){NOW - 10, r->site_fails};
+	if (r->banned)
+		h.ban_time = NOW - 10;
+	uint32_t start = r->win_ahead > 0 ? NOW + r->win_ahead : NOW - 10;
+	h.dev_fail = (struct clientid_window){start, r->dev_fails};
+	h.ip_fail = (struct clientid_window){start, r->ip_fails};
+	h.site_fail = (struct clientid_window){start, r->site_fails};
 	if (r->attack_for != 0)
 		h.attack_until = (uint32_t)((int)NOW + r->attack_for);
 
@@ -789,6 +1116,7 @@ static void run_row(const struct row *r)
 	    .tls = !r->no_tls,
 	    .auth = r->auth,
 	    .now = NOW,
+	    .no_learn = r->no_learn,
 	};
 	CU_ASSERT_EQUAL_FATAL(clientid_ip_parse(r->ip ? r->ip : "192.0.2.1", &a.ip), 0);
 
@@ -918,6 +1246,14 @@ static void test_names(void)
 		CU_ASSERT(strcmp(clientid_admin_action_name((enum clientid_admin_action)k),
 		                 "unknown") != 0);
 	CU_ASSERT_STRING_EQUAL(clientid_reason_name(CLIENTID_R_COUNT_), "unknown");
+	/* observe mode's log text (issue 13 item 3) */
+	char buf[CLIENTID_OBSERVED_TEXT_MAX];
+	struct clientid_verdict v = {.decision = CLIENTID_ALLOW,
+	                             .reason = CLIENTID_R_UNKNOWN_DEVICE};
+	CU_ASSERT_STRING_EQUAL(clientid_verdict_observed(&v, buf), "");
+	v.flags = CLIENTID_VF_OBSERVED;
+	CU_ASSERT_STRING_EQUAL(clientid_verdict_observed(&v, buf),
+	                       " observed would=deny reason=device_unknown");
 	enum clientid_device_state st;
 	CU_ASSERT_EQUAL(clientid_device_state_parse("Trusted", &st), 0);
 	CU_ASSERT_EQUAL(st, CLIENTID_DEV_TRUSTED);
@@ -953,6 +1289,42 @@ static void test_ip(void)
 	}
 }
 
+static void collect_warning(void *ctx, const char *msg)
+{
+	char *buf = ctx;
+	snprintf(buf + strlen(buf), 512 - strlen(buf), "%s\n", msg);
+}
+
+/* Issue 13 item 4: a type without auth handling never satisfies
+ * require_clientid; loading such settings says so. */
+static void test_contradictions(void)
+{
+	static const struct {
+		const char *conf;
+		unsigned n;
+		const char *names; /* in the messages */
+	} cases[] = {
+	    {"[policy]\nrequire_clientid = yes\n", 0, ""},
+	    {"[policy]\nrequire_clientid = no\n[type X]\nhandling = syslog\n", 0, ""},
+	    {"[policy]\nrequire_clientid = yes\n[type X]\nhandling = syslog\n", 1,
+	     "[type X] handling"},
+	    {"[policy]\nrequire_clientid = yes\n[types]\ndefault_handling = syslog\n", 1,
+	     "[types] default_handling"},
+	    {"[policy]\nrequire_clientid = yes\n[type Y]\nhandling = auth\n", 0, ""},
+	};
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct clientid_config cfg;
+		char err[CLIENTID_ERRBUF_SIZE], got[512] = "";
+		CU_ASSERT_EQUAL_FATAL(clientid_config_load_string("c", cases[i].conf, &cfg, err),
+		                      0);
+		CU_ASSERT_EQUAL(clientid_config_contradictions(&cfg, collect_warning, got),
+		                cases[i].n);
+		CU_ASSERT_PTR_NOT_NULL(strstr(got, cases[i].names));
+		if (cases[i].n > 0)
+			CU_ASSERT_PTR_NOT_NULL(strstr(got, "require_clientid"));
+	}
+}
+
 void register_policy(void);
 void register_policy(void)
 {
@@ -965,6 +1337,7 @@ void register_policy(void)
 	    {"malformed attempts", test_bad_attempts},
 	    {"names", test_names},
 	    {"addresses", test_ip},
+	    {"contradictory settings warn (issue 13 item 4)", test_contradictions},
 	    {NULL, NULL},
 	};
 	unit_add_suite("policy", tests);

@@ -386,13 +386,16 @@ def group_lockout(opts):
         for i in range(3):
             login_refused(ex, "alice", "guess-%d" % i, a, f"device A, wrong password {i + 1}")
         login_refused(ex, "alice", USERS["alice"], a, "device A locked out, right password")
+        # The precheck has no account, so it cannot tell a trusted pair's
+        # window from the device's elsewhere: the decision refuses (issue 13
+        # item 5; this asserted a precheck refusal before).
         lines = [ln for ln in ex.mainlog().splitlines()
-                 if "clientid: precheck" in ln and "reason=device_fail_limit" in ln]
-        check(lines, "the precheck refused device A (device_fail_limit)")
+                 if "clientid: " in ln and "reason=device_fail_limit" in ln]
+        check(lines, "device A refused (device_fail_limit)")
         check(f"device={ex.short(a)}" in lines[-1], "for device A's fingerprint")
         login_ok(ex, "bob", b, "device B from the same address")
         s, r, _ = ex.login("bob", USERS["bob"], a)
-        check(r == WRONG_535, "device A is locked for every account")
+        check(r == WRONG_535, "device A is refused on an account that does not trust it")
         quit_quietly(s)
     run_group(PolicyExim(opts, device_fail_limit=3), body)
 
@@ -450,6 +453,56 @@ def group_store_error(opts):
     run_group(PolicyExim(opts, secret=False, on_error="allow"), allow)
 
 
+def group_issue13(opts):
+    """Issue 13 over SMTP (the IMAP side is policy_e2e.py --group issue13)."""
+    def learn_limit_retry(ex):
+        a, b = new_token(), new_token()
+        ex.tokens.update({("UUID", a), ("UUID", b)})
+        login_ok(ex, "carol", a, "item 1: first device learned")
+        for i in range(3):
+            login_refused(ex, "carol", USERS["carol"], b, f"item 1: past the limit, try {i + 1}")
+            ex.last_decision("carol", "learn_limit")
+    run_group(PolicyExim(opts, mode="learn", learn_max=1), learn_limit_retry)
+
+    def observe_pending(ex):
+        a = new_token()
+        ex.tokens.add(("UUID", a))
+        login_ok(ex, "alice", a, "item 3: observe lets a new device in")
+        ln = ex.last_decision("alice", "device_unknown")
+        check("observed would=deny reason=device_unknown" in ln, "logged as what enforce refuses")
+        check(re.search(rf"^{ex.short(a)}\s+pending", ex.ctl("list", "alice"), re.M)
+              is not None, "item 3: recorded pending, not trusted")
+    run_group(PolicyExim(opts, mode="observe"), observe_pending)
+
+    def stolen_token(ex):
+        a = new_token()
+        ex.register("alice", a)
+        for i in range(12):
+            login_refused(ex, ("bob", "carol", f"made-up-{i}")[i % 3], "guess", a,
+                          f"item 5: the stolen token, wrong password {i + 1}")
+        login_ok(ex, "alice", a, "item 5: the owner still logs in")
+        ex.last_decision("alice", "trusted_device")
+        check("blocked" not in ex.ctl("bans"), "item 5: no site-wide ban")
+    run_group(PolicyExim(opts, device_fail_limit=3), stolen_token)
+
+    def under_attack(ex):
+        a = new_token()
+        ex.register("alice", a)
+        for i in range(3):
+            login_refused(ex, "bob", f"guess-{i}", None, f"item 6: failure {i + 1} of 3")
+        c = new_token()
+        ex.tokens.add(("UUID", c))
+        login_refused(ex, "carol", USERS["carol"], c,
+                      "item 6: an unknown device is refused under attack")
+        ex.last_decision("carol", "under_attack")
+        login_ok(ex, "alice", a, "item 6: a trusted device logs in under attack")
+        ex.last_decision("alice", "trusted_device")
+    ex = PolicyExim(opts)
+    with open(ex.policy, "a") as f:
+        f.write("[attack]\nfail_threshold = 3\n")
+    run_group(ex, under_attack)
+
+
 GROUPS = {
     "snippets": group_snippets,
     "known": group_known,
@@ -459,6 +512,7 @@ GROUPS = {
     "learn": group_learn,
     "record": group_record,
     "store-error": group_store_error,
+    "issue13": group_issue13,
 }
 
 
