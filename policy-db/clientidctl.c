@@ -826,6 +826,50 @@ static const struct command {
     {"create-secret", cmd_create_secret, 0, 0},
 };
 
+/* Commands whose first argument is an account name. */
+static int takes_account(const char *cmd)
+{
+	static const char *const names[] = {"list",   "show",  "approve",  "block",
+	                                    "forget", "label", "register", "policy"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(names[i], cmd) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Turns the account arguments into the canonical names the servers use
+ * ([policy] account_case), so that "policy Anna" is anna's account. */
+static int canon_accounts(const char *cmd)
+{
+	static char first[CLIENTID_ACCOUNT_MAX + 1], opt[CLIENTID_ACCOUNT_MAX + 1];
+	const struct clientid_config *cfg = policydb_config(db);
+	if (takes_account(cmd) && o.nargs > 0) {
+		if (clientid_account_canon(cfg, o.args[0], first) != 0) {
+			fprintf(stderr, "clientidctl: not a valid account name\n");
+			return EX_USAGE_;
+		}
+		o.args[0] = first;
+	}
+	if (o.account != NULL) {
+		if (clientid_account_canon(cfg, o.account, opt) != 0) {
+			fprintf(stderr, "clientidctl: --account: not a valid account name\n");
+			return EX_USAGE_;
+		}
+		o.account = opt;
+	}
+	return EX_OK_;
+}
+
+static int run_command(const struct command *cmd)
+{
+	if (cmd->fn != NULL)
+		return cmd->fn();
+	if (strcmp(cmd->name, "revoke") == 0 || strcmp(cmd->name, "unrevoke") == 0)
+		return cmd_revoke(cmd->name[0] == 'r');
+	return cmd_change(cmd->name);
+}
+
 static int take_value(int argc, char **argv, int *i, const char **val)
 {
 	if (*i + 1 >= argc)
@@ -919,13 +963,9 @@ int main(int argc, char **argv)
 		free(pos);
 		return EX_CONFIG_;
 	}
-	int rc;
-	if (cmd->fn != NULL)
-		rc = cmd->fn();
-	else if (strcmp(cmd->name, "revoke") == 0 || strcmp(cmd->name, "unrevoke") == 0)
-		rc = cmd_revoke(cmd->name[0] == 'r');
-	else
-		rc = cmd_change(cmd->name);
+	int rc = canon_accounts(cmd->name);
+	if (rc == EX_OK_)
+		rc = run_command(cmd);
 	policydb_deinit(&db);
 	free(pos);
 	return rc;
