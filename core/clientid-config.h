@@ -29,6 +29,12 @@ enum clientid_store_backend {
 	CLIENTID_BACKEND_LMDB = 0,
 };
 
+/* How account names become store keys (clientid_account_canon()). */
+enum clientid_account_case {
+	CLIENTID_ACCOUNT_FOLD = 0, /* ASCII upper case to lower case: "Anna" is "anna" */
+	CLIENTID_ACCOUNT_KEEP,     /* byte for byte, for case-sensitive password checks */
+};
+
 enum clientid_travel_action {
 	CLIENTID_TRAVEL_FLAG = 0, /* raise an alert event only */
 	CLIENTID_TRAVEL_DENY,     /* also deny the login */
@@ -69,6 +75,7 @@ struct clientid_config {
 	int require_clientid;
 	unsigned learn_max_devices;
 	unsigned pending_max_devices;
+	enum clientid_account_case account_case;
 	/* [limits] */
 	unsigned device_fail_limit;
 	unsigned device_fail_window;

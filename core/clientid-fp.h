@@ -26,8 +26,10 @@ struct clientid_fp {
 };
 
 /* Loads the site secret from path: the file's bytes, as they are. Refuses
- * (CLIENTID_E_PERM) a file that is not regular or that others may read or
- * write, and (CLIENTID_E_SECRET_SHORT) one shorter than CLIENTID_SECRET_MIN.
+ * (CLIENTID_E_PERM) a file that is not regular, that others may read or
+ * write, that its group may write, or that is owned by neither root nor the
+ * effective user, and (CLIENTID_E_SECRET_SHORT) one shorter than
+ * CLIENTID_SECRET_MIN.
  * Longer than CLIENTID_SECRET_MAX is CLIENTID_E_INVAL. On failure err_r (of
  * CLIENTID_ERRBUF_SIZE bytes) says why, naming the path. The caller owns
  * *secret_r and should clear it with clientid_secret_clear(). */

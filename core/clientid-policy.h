@@ -307,4 +307,14 @@ unsigned clientid_config_contradictions(const struct clientid_config *cfg, clien
  * control character. Returns 0 or CLIENTID_E_INVAL. */
 int clientid_account_check(const char *account);
 
+/* The canonical form of an account name, the one every store key uses, so
+ * that every spelling the password check accepts is one account on both
+ * protocols: with [policy] account_case = fold (the default) ASCII A-Z
+ * become a-z and every other byte stays; with keep the name is copied.
+ * Checks the name as clientid_account_check() does. Returns 0 with the
+ * name and a NUL in out, or CLIENTID_E_INVAL with out[0] = '\0'. in and out
+ * may be the same buffer. */
+int clientid_account_canon(const struct clientid_config *cfg, const char *account,
+                           char out[CLIENTID_ACCOUNT_MAX + 1]);
+
 #endif

@@ -38,6 +38,7 @@ static const char *const mode_words[] = {"off", "observe", "learn", "enforce", N
 static const char *const on_error_words[] = {"tempfail", "allow", NULL};
 static const char *const travel_words[] = {"flag", "deny", NULL};
 static const char *const backend_words[] = {"lmdb", NULL};
+static const char *const account_case_words[] = {"fold", "keep", NULL};
 static const char *const handling_words[] = {"ignore", "session",       "syslog",        "userlog",
                                              "auth",   "alert-failure", "alert-success", NULL};
 
@@ -68,6 +69,7 @@ static const struct key_def keys[] = {
     NUM("policy", "require_clientid", KIND_BOOL, require_clientid, "no", 0, 1),
     NUM("policy", "learn_max_devices", KIND_UINT, learn_max_devices, "10", 1, 1000),
     NUM("policy", "pending_max_devices", KIND_UINT, pending_max_devices, "20", 1, 1000),
+    WORD("policy", "account_case", account_case, "fold", account_case_words),
     NUM("limits", "device_fail_limit", KIND_UINT, device_fail_limit, "10", 0, 1000000),
     NUM("limits", "device_fail_window", KIND_DURATION, device_fail_window, "15m", 1, 30 * DAY),
     NUM("limits", "ip_fail_limit", KIND_UINT, ip_fail_limit, "50", 0, 1000000),

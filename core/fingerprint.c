@@ -40,6 +40,18 @@ static int secret_check_file(int fd, const char *path, char *err_r)
 		            "%s: site secret is accessible by others (mode %04o); "
 		            "run: chmod o-rwx %s",
 		            path, (unsigned)(st.st_mode & 07777), path);
+	if ((st.st_mode & S_IWGRP) != 0)
+		return fail(err_r, CLIENTID_E_PERM,
+		            "%s: site secret is writable by its group (mode %04o); "
+		            "run: chmod g-w %s",
+		            path, (unsigned)(st.st_mode & 07777), path);
+	/* Whoever owns the file can change its mode, or replace the secret
+	 * with one they know: only root, or the user reading it. */
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return fail(err_r, CLIENTID_E_PERM,
+		            "%s: site secret is owned by uid %u, neither root nor this "
+		            "process's user; run: chown root %s",
+		            path, (unsigned)st.st_uid, path);
 	return 0;
 }
 

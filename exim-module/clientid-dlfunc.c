@@ -2,17 +2,28 @@
  * front of SMTP AUTH.
  *
  *   clientid_precheck {type}{token}{ip}{tls}[{options}]
- *       for acl_smtp_auth: "yes" when the device (or, without a client id,
- *       the address) is locked out, blocked or revoked, "no" when it may try,
- *       "defer" when the store failed and [store] on_error = tempfail.
+ *       for acl_smtp_auth, which only keeps the answer in a variable: "yes"
+ *       when the device (or, without a client id, the address) is locked
+ *       out, blocked or revoked, "no" when it may try, "defer" when the
+ *       store failed and [store] on_error = tempfail. It answers at once:
+ *       the refusal is clientid_decide's, after the SASL exchange, since a
+ *       refusal from the ACL comes before the password prompts (an oracle).
  *   clientid_decide {password}{account}{type}{token}{ip}{tls}[{options}]
  *       for an authenticator's server_condition: "yes" (allow) or "no"
  *       (deny). Exim answers "no" with its wrong-password 535, and every
  *       "no" is held until fail_delay after the call began, so a policy
- *       refusal and a wrong password look and take the same.
+ *       refusal and a wrong password look and take the same. The option
+ *       precheck=VALUE passes clientid_precheck's answer: with "yes" the
+ *       answer is "no" and, as for a refusal before the password check,
+ *       nothing is recorded.
+ *   clientid_fingerprint {type}{token}[{options}]
+ *       the short fingerprint of the client id (the keyed HMAC that logs
+ *       and clientidctl show, never the token), for log lines of your own;
+ *       "" without a client id or when the site secret cannot be read.
  *   clientid_record {account}{type}{token}{ip}{tls}[{options}]
  *       for authenticators that run server_condition only after success
- *       (dovecot, cyrus_sasl): records the login, always "yes".
+ *       (dovecot, cyrus_sasl): records the login, "yes"; only with
+ *       precheck=yes it answers "no", after fail_delay, recording nothing.
  *   clientid_preload [{options}]
  *       optional, for smtp_accept_max_per_host, which the daemon expands
  *       before it forks for a connection: loads the module, the
@@ -23,8 +34,9 @@
  * no/false/0/"". {tls} is true when non-empty and not no/false/0 (pass
  * $tls_in_cipher). The last argument may hold options, name=value words
  * separated by spaces: config=PATH (else $CLIENTID_CONFIG, which Exim keeps
- * only if keep_environment lists it, else /etc/clientid/clientid.conf) and
- * fail_delay=TIME (250ms, 1s, 0; default 1s). ${dlfunc} takes at most 8
+ * only if keep_environment lists it and which is ignored in a setuid or
+ * setgid process, else /etc/clientid/clientid.conf), fail_delay=TIME
+ * (250ms, 1s, 0; default 1s) and, for clientid_decide, precheck=VALUE. ${dlfunc} takes at most 8
  * arguments and miscounts 8, so the functions take at most 7.
  *
  * Errors are turned into Exim's idioms here and only here: a bad call or a
@@ -58,10 +70,12 @@ CLIENTID_EXPORT int clientid_precheck(uschar **yield, int argc, uschar *argv[]);
 CLIENTID_EXPORT int clientid_decide(uschar **yield, int argc, uschar *argv[]);
 CLIENTID_EXPORT int clientid_record(uschar **yield, int argc, uschar *argv[]);
 CLIENTID_EXPORT int clientid_preload(uschar **yield, int argc, uschar *argv[]);
+CLIENTID_EXPORT int clientid_fingerprint(uschar **yield, int argc, uschar *argv[]);
 
 struct options {
 	const char *config_path;
 	unsigned fail_delay_ms;
+	int precheck_refused; /* precheck=yes */
 	char config_buf[CLIENTID_PATH_MAX];
 };
 
@@ -125,6 +139,12 @@ static uschar *parse_option(const char *arg, size_t len, struct options *opt_r)
 			return string_sprintf("bad fail_delay \"%s\"", buf);
 		return NULL;
 	}
+	if (len >= 9 && strncmp(arg, "precheck=", 9) == 0) {
+		/* What acl_smtp_auth kept from clientid_precheck; "" when that
+		 * ACL is not in use. */
+		opt_r->precheck_refused = len == 12 && strncmp(arg + 9, "yes", 3) == 0;
+		return NULL;
+	}
 	return string_sprintf("unknown option \"%.*s\"", (int)(len > 40 ? 40 : len), arg);
 }
 
@@ -134,9 +154,11 @@ static uschar *parse_option(const char *arg, size_t len, struct options *opt_r)
  * or an error text in Exim's memory. */
 static uschar *parse_options(int argc, uschar *argv[], int first, struct options *opt_r)
 {
-	const char *env = getenv("CLIENTID_CONFIG");
+	/* Exim runs setuid root: whoever starts it must not choose the file. */
+	const char *env = secure_getenv("CLIENTID_CONFIG");
 	opt_r->config_path = env != NULL && env[0] != '\0' ? env : CLIENTID_EXIM_CONFIG_DEFAULT;
 	opt_r->fail_delay_ms = CLIENTID_FAIL_DELAY_DEFAULT_MS;
+	opt_r->precheck_refused = 0;
 	for (int i = first; i < argc; i++) {
 		const char *p = CS argv[i];
 		for (;;) {
@@ -235,6 +257,19 @@ static void query_client_id(struct clientid_exim_query *q, uschar *type, uschar 
 	q->token = CS token;
 }
 
+/* The refusal that clientid_precheck found, now that the SASL exchange and
+ * the password check are over. As before the exchange, nothing is
+ * recorded: the precheck's own line names the device and the reason. */
+static void precheck_refusal(const struct clientid_exim_query *q)
+{
+	char account[64 * 4 + 1];
+	log_escape(q->account != NULL ? q->account : "", account, sizeof(account));
+	log_write(0, LOG_MAIN,
+	          "clientid: %s account=\"%s\" ip=%s verdict=deny refused_by=precheck "
+	          "(not recorded)",
+	          op_names[q->op], account, q->ip != NULL && q->ip[0] != '\0' ? q->ip : "-");
+}
+
 static int check_argc(uschar **yield, const char *fn, int argc, int fixed)
 {
 	if (argc >= fixed)
@@ -246,7 +281,6 @@ static int check_argc(uschar **yield, const char *fn, int argc, int fixed)
 
 int clientid_precheck(uschar **yield, int argc, uschar *argv[])
 {
-	uint64_t start = now_ms();
 	struct options opt;
 	uschar *bad;
 	if (check_argc(yield, "clientid_precheck", argc, 4) != 0)
@@ -275,7 +309,8 @@ int clientid_precheck(uschar **yield, int argc, uschar *argv[])
 		*yield = US "no";
 		break;
 	case CLIENTID_DENY:
-		pad_until(start, opt.fail_delay_ms);
+		/* Never waits: it answers before the SASL exchange, and
+		 * clientid_decide refuses after it, padded. */
 		*yield = US "yes";
 		break;
 	case CLIENTID_TEMPFAIL:
@@ -312,6 +347,13 @@ int clientid_decide(uschar **yield, int argc, uschar *argv[])
 	};
 	query_client_id(&q, argv[2], argv[3]);
 
+	if (opt.precheck_refused) {
+		precheck_refusal(&q);
+		pad_until(start, opt.fail_delay_ms);
+		*yield = US "no";
+		return OK;
+	}
+
 	struct clientid_verdict v;
 	char err[CLIENTID_ERRBUF_SIZE];
 	int ret;
@@ -343,6 +385,7 @@ int clientid_decide(uschar **yield, int argc, uschar *argv[])
 
 int clientid_record(uschar **yield, int argc, uschar *argv[])
 {
+	uint64_t start = now_ms();
 	struct options opt;
 	uschar *bad;
 	if (check_argc(yield, "clientid_record", argc, 5) != 0)
@@ -359,6 +402,13 @@ int clientid_record(uschar **yield, int argc, uschar *argv[])
 	    .tls = parse_tls(CS argv[4]),
 	};
 	query_client_id(&q, argv[1], argv[2]);
+	if (opt.precheck_refused) {
+		/* Blocked, revoked or locked out: the one refusal it makes. */
+		precheck_refusal(&q);
+		pad_until(start, opt.fail_delay_ms);
+		*yield = US "no";
+		return OK;
+	}
 
 	struct clientid_verdict v;
 	char err[CLIENTID_ERRBUF_SIZE];
@@ -397,5 +447,26 @@ int clientid_preload(uschar **yield, int argc, uschar *argv[])
 	if (clientid_exim_store_preload(opt.config_path, err) != 0)
 		log_write(0, LOG_MAIN,
 		          "clientid: preload: %s (connections will load it themselves)", err);
+	return OK;
+}
+
+int clientid_fingerprint(uschar **yield, int argc, uschar *argv[])
+{
+	struct options opt;
+	uschar *bad;
+	if (check_argc(yield, "clientid_fingerprint", argc, 2) != 0)
+		return DEFER;
+	if ((bad = parse_options(argc, argv, 2, &opt)) != NULL) {
+		*yield = string_sprintf("clientid: clientid_fingerprint: %s", bad);
+		return DEFER;
+	}
+	char fp_short[CLIENTID_FP_SHORT_LEN + 1];
+	char err[CLIENTID_ERRBUF_SIZE];
+	int ret =
+	    clientid_exim_store_fingerprint(opt.config_path, CS argv[0], CS argv[1], fp_short, err);
+	if (ret < 0)
+		log_write(0, LOG_MAIN, "clientid: fingerprint: %s", err);
+	/* A log line without the device beats a deferred ACL. */
+	*yield = ret > 0 ? string_sprintf("%s", fp_short) : US "";
 	return OK;
 }

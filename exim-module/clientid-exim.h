@@ -7,6 +7,7 @@
 #ifndef CLIENTID_EXIM_H
 #define CLIENTID_EXIM_H
 
+#include "clientid-fp.h"
 #include "clientid-policy.h"
 #include "clientid.h"
 
@@ -46,6 +47,15 @@ struct clientid_exim_query {
  * (bad client id, account or address); *v_r is a DENY. */
 int clientid_exim_store_query(const struct clientid_exim_query *q, struct clientid_verdict *v_r,
                               char *err_r);
+
+/* The short fingerprint (CLIENTID_FP_SHORT_LEN hex digits and a NUL) of a
+ * client id, with the site secret of the configuration at config_path.
+ * Returns 1 with it in fp_short_r, 0 when type is NULL or "" (no client id;
+ * fp_short_r is ""), or a negative CLIENTID_E_* code with err_r as for
+ * clientid_exim_store_query() (a malformed type or token is
+ * CLIENTID_E_TYPE / CLIENTID_E_TOKEN). The token is not kept. */
+int clientid_exim_store_fingerprint(const char *config_path, const char *type, const char *token,
+                                    char fp_short_r[CLIENTID_FP_SHORT_LEN + 1], char *err_r);
 
 /* Makes the process's handle now (configuration, secret, OpenSSL), without
  * opening the store: for the Exim daemon, whose connection processes then

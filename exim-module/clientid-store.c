@@ -74,6 +74,29 @@ int clientid_exim_store_preload(const char *config_path, char *err_r)
 	return ret;
 }
 
+int clientid_exim_store_fingerprint(const char *config_path, const char *type, const char *token,
+                                    char fp_short_r[CLIENTID_FP_SHORT_LEN + 1], char *err_r)
+{
+	err_r[0] = '\0';
+	fp_short_r[0] = '\0';
+	if (type == NULL || type[0] == '\0')
+		return 0;
+	int ret = store_handle(config_path, err_r);
+	if (ret != 0)
+		return ret;
+	if (token == NULL)
+		token = "";
+	struct clientid_fp fp;
+	ret = policydb_fingerprint(store_db, type, strlen(type), token, strlen(token), &fp);
+	if (ret != 0) {
+		snprintf(err_r, CLIENTID_ERRBUF_SIZE, "client id: %s", clientid_strerror(ret));
+		return ret;
+	}
+	clientid_fp_short(&fp, fp_short_r);
+	memset(&fp, 0, sizeof(fp));
+	return 1;
+}
+
 int clientid_exim_store_query(const struct clientid_exim_query *q, struct clientid_verdict *v_r,
                               char *err_r)
 {

@@ -4,11 +4,13 @@
 #include "policydb-admin.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +46,75 @@ static void warn_cb(void *ctx, const char *msg)
 	fprintf(stderr, "clientidctl: warning: %s: %s\n", o.config, msg);
 }
 
+/* Length of the UTF-8 sequence at p (at most n bytes) when it is one
+ * character that a terminal shows as it is (U+00A0 and up, no surrogate,
+ * shortest form), else 0. */
+static size_t utf8_printable(const unsigned char *p, size_t n)
+{
+	unsigned cp;
+	size_t len;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		cp = p[0] & 0x1fu;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		cp = p[0] & 0x0fu;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		cp = p[0] & 0x07u;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0)
+		return 0;
+	return len;
+}
+
+/* Names in text output are what clients sent (an SMTP user name is any
+ * bytes): printable ASCII and printable UTF-8 as they are, a backslash as
+ * \\, anything else (controls, C1 controls, invalid UTF-8) as \xHH, so
+ * nothing reaches the terminal as a control sequence. Returns one of a few
+ * static buffers, so that several fit in one printf(). */
+static const char *safe(const char *in)
+{
+	static char bufs[4][CLIENTID_ACCOUNT_MAX * 4 + 1];
+	static unsigned next;
+	static const char hex[] = "0123456789abcdef";
+	char *out = bufs[next++ % 4];
+	size_t w = 0, n = strlen(in);
+	const unsigned char *p = (const unsigned char *)in;
+	for (size_t i = 0; i < n && w + 4 < sizeof(bufs[0]);) {
+		size_t u = p[i] >= 0x80 ? utf8_printable(p + i, n - i) : 0;
+		if (u > 0 && w + u < sizeof(bufs[0])) {
+			memcpy(out + w, p + i, u);
+			w += u;
+			i += u;
+		} else if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') {
+			out[w++] = (char)p[i++];
+		} else if (p[i] == '\\') {
+			out[w++] = '\\';
+			out[w++] = '\\';
+			i++;
+		} else {
+			out[w++] = '\\';
+			out[w++] = 'x';
+			out[w++] = hex[p[i] >> 4];
+			out[w++] = hex[p[i] & 15];
+			i++;
+		}
+	}
+	out[w] = '\0';
+	return out;
+}
+
 static int exit_code(int err)
 {
 	switch (err) {
@@ -70,7 +141,7 @@ static int exit_code(int err)
 static int fail(int err)
 {
 	const char *msg = policydb_last_error(db);
-	fprintf(stderr, "clientidctl: %s\n", msg[0] != '\0' ? msg : clientid_strerror(err));
+	fprintf(stderr, "clientidctl: %s\n", msg[0] != '\0' ? safe(msg) : clientid_strerror(err));
 	return exit_code(err);
 }
 
@@ -161,7 +232,7 @@ static void device_line(const struct policydb_device_info *d)
 	       d->durable ? clientid_device_state_name(d->device.state) : "unknown",
 	       d->durable ? d->device.type : "-", seen, ip[0] ? ip : "-",
 	       d->touched ? clientid_protocol_name(d->device.last_protocol) : "-",
-	       d->device.successes, d->device.failures, d->device.label);
+	       d->device.successes, d->device.failures, safe(d->device.label));
 }
 
 struct list_ctx {
@@ -195,7 +266,7 @@ static int cmd_list(void)
 	if (o.json)
 		print_json(c.arr);
 	else if (c.n == 0)
-		fprintf(stderr, "clientidctl: account %s has no devices\n", o.args[0]);
+		fprintf(stderr, "clientidctl: account %s has no devices\n", safe(o.args[0]));
 	return EX_OK_;
 }
 
@@ -217,7 +288,8 @@ static int cmd_show(void)
 	if (ret < 0)
 		return fail(ret);
 	if (ret == 0) {
-		fprintf(stderr, "clientidctl: account %s has no device %s\n", o.args[0], o.args[1]);
+		fprintf(stderr, "clientidctl: account %s has no device %s\n", safe(o.args[0]),
+		        safe(o.args[1]));
 		return EX_NOTFOUND;
 	}
 	if (o.json) {
@@ -232,9 +304,9 @@ static int cmd_show(void)
 	printf("account:      %s\nfingerprint:  %s\nstate:        %s\ntype:         %s\n"
 	       "label:        %s\nfirst seen:   %s\nlast seen:    %s\nlast address: %s\n"
 	       "last via:     %s\npassword ok:  %u\npassword bad: %u\n",
-	       o.args[0], hex,
+	       safe(o.args[0]), hex,
 	       info.durable ? clientid_device_state_name(info.device.state) : "unknown",
-	       info.device.type, info.device.label, t1, t2, ip[0] ? ip : "-",
+	       info.device.type, safe(info.device.label), t1, t2, ip[0] ? ip : "-",
 	       info.touched ? clientid_protocol_name(info.device.last_protocol) : "-",
 	       info.device.successes, info.device.failures);
 	return EX_OK_;
@@ -389,7 +461,7 @@ static int bans_cb(void *vctx, const struct policydb_ban_info *b)
 	fmt_time(b->time, t);
 	if (c->arr == NULL) {
 		printf("%-12s  %-8s  %-20s  %s\n", s, b->revoked ? "revoked" : "blocked", t,
-		       b->account[0] ? b->account : "(site-wide)");
+		       b->account[0] ? safe(b->account) : "(site-wide)");
 		return 0;
 	}
 	json_object *j = json_object_new_object();
@@ -517,7 +589,7 @@ static int accounts_cb(void *vctx, const char *account, uint32_t last_seen,
 	fmt_time(last_seen != 0 ? last_seen : (d != NULL ? d->device.seen_day : 0), t);
 	const char *state = d != NULL ? clientid_device_state_name(d->device.state) : "unknown";
 	if (arr == NULL) {
-		printf("%-40s  %-8s  %s\n", account, state, t);
+		printf("%-40s  %-8s  %s\n", safe(account), state, t);
 		return 0;
 	}
 	json_object *j = json_object_new_object();
@@ -625,7 +697,7 @@ static int events_cb(void *vctx, const struct clientid_event *ev)
 	                                                : clientid_reason_name(ev->reason);
 	printf("%-8llu  %s  %-14s  %-20s  %-12s  %-15s  %s%s\n", (unsigned long long)ev->seq, t,
 	       clientid_event_kind_name(ev->kind), why, s, ip[0] ? ip : "-",
-	       ev->account[0] ? ev->account : "-",
+	       ev->account[0] ? safe(ev->account) : "-",
 	       (ev->flags & CLIENTID_EVF_OBSERVE) ? " (observe)" : "");
 	return 0;
 }
@@ -719,9 +791,13 @@ static int cmd_export(void)
 		return usage();
 	FILE *out = stdout;
 	if (o.nargs == 1 && strcmp(o.args[0], "-") != 0) {
-		out = fopen(o.args[0], "we");
-		if (out == NULL) {
-			fprintf(stderr, "clientidctl: %s: %s\n", o.args[0], strerror(errno));
+		/* Fingerprints, addresses and account names: 0600 whatever the
+		 * umask, also when the file was there before. */
+		int fd = open(o.args[0], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
+		if (fd < 0 || fchmod(fd, 0600) != 0 || (out = fdopen(fd, "w")) == NULL) {
+			fprintf(stderr, "clientidctl: %s: %s\n", safe(o.args[0]), strerror(errno));
+			if (fd >= 0)
+				close(fd);
 			return EX_FAIL;
 		}
 	}
@@ -840,6 +916,50 @@ static const struct command {
     {"create-secret", cmd_create_secret, 0, 0},
 };
 
+/* Commands whose first argument is an account name. */
+static int takes_account(const char *cmd)
+{
+	static const char *const names[] = {"list",   "show",  "approve",  "block",
+	                                    "forget", "label", "register", "policy"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(names[i], cmd) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Turns the account arguments into the canonical names the servers use
+ * ([policy] account_case), so that "policy Anna" is anna's account. */
+static int canon_accounts(const char *cmd)
+{
+	static char first[CLIENTID_ACCOUNT_MAX + 1], opt[CLIENTID_ACCOUNT_MAX + 1];
+	const struct clientid_config *cfg = policydb_config(db);
+	if (takes_account(cmd) && o.nargs > 0) {
+		if (clientid_account_canon(cfg, o.args[0], first) != 0) {
+			fprintf(stderr, "clientidctl: not a valid account name\n");
+			return EX_USAGE_;
+		}
+		o.args[0] = first;
+	}
+	if (o.account != NULL) {
+		if (clientid_account_canon(cfg, o.account, opt) != 0) {
+			fprintf(stderr, "clientidctl: --account: not a valid account name\n");
+			return EX_USAGE_;
+		}
+		o.account = opt;
+	}
+	return EX_OK_;
+}
+
+static int run_command(const struct command *cmd)
+{
+	if (cmd->fn != NULL)
+		return cmd->fn();
+	if (strcmp(cmd->name, "revoke") == 0 || strcmp(cmd->name, "unrevoke") == 0)
+		return cmd_revoke(cmd->name[0] == 'r');
+	return cmd_change(cmd->name);
+}
+
 static int take_value(int argc, char **argv, int *i, const char **val)
 {
 	if (*i + 1 >= argc)
@@ -929,13 +1049,9 @@ static int run(int argc, char **argv, char **pos)
 		return EX_CONFIG_;
 	}
 	(void)clientid_config_contradictions(policydb_config(db), warn_cb, NULL);
-	int rc;
-	if (cmd->fn != NULL)
-		rc = cmd->fn();
-	else if (strcmp(cmd->name, "revoke") == 0 || strcmp(cmd->name, "unrevoke") == 0)
-		rc = cmd_revoke(cmd->name[0] == 'r');
-	else
-		rc = cmd_change(cmd->name);
+	int rc = canon_accounts(cmd->name);
+	if (rc == EX_OK_)
+		rc = run_command(cmd);
 	policydb_deinit(&db);
 	return rc;
 }

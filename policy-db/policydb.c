@@ -918,10 +918,16 @@ static void store_failed_verdict(struct policydb *db, const struct clientid_atte
 	}
 }
 
-static int run(struct policydb *db, const struct clientid_attempt *a, int precheck,
+static int run(struct policydb *db, const struct clientid_attempt *a_in, int precheck,
                struct clientid_verdict *v_r)
 {
 	db->err[0] = '\0';
+	/* Every key below uses the canonical account name ([policy] account_case). */
+	struct clientid_attempt canon = *a_in;
+	char account[CLIENTID_ACCOUNT_MAX + 1];
+	if (a_in->account != NULL && clientid_account_canon(&db->cfg, a_in->account, account) == 0)
+		canon.account = account;
+	const struct clientid_attempt *a = &canon;
 	struct decide_ctx c = {.a = a};
 	int ret;
 	if (precheck != (a->auth == CLIENTID_AUTH_PRECHECK)) {

@@ -3,10 +3,12 @@
 
 void register_policy(void);
 void register_store(void);
+void register_account_store(void);
 
 int main(void)
 {
 	register_policy();
 	register_store();
+	register_account_store();
 	return unit_run();
 }

@@ -5,6 +5,7 @@ void register_error(void);
 void register_grammar(void);
 void register_fp(void);
 void register_config(void);
+void register_account(void);
 
 int main(void)
 {
@@ -12,5 +13,6 @@ int main(void)
 	register_grammar();
 	register_fp();
 	register_config();
+	register_account();
 	return unit_run();
 }

@@ -130,6 +130,9 @@ static void test_secret_load(void)
 	    {"empty", 0, 0640, CLIENTID_E_SECRET_SHORT, "has 0 bytes"},
 	    {"world-read", 64, 0644, CLIENTID_E_PERM, "accessible by others (mode 0644)"},
 	    {"world-write", 64, 0602, CLIENTID_E_PERM, "accessible by others"},
+	    /* issue 13: a group-writable secret could be replaced by the group */
+	    {"group-write", 64, 0660, CLIENTID_E_PERM, "writable by its group (mode 0660)"},
+	    {"group-write-only", 64, 0620, CLIENTID_E_PERM, "writable by its group"},
 	    {"huge", 1025, 0640, CLIENTID_E_INVAL, "longer than 1024"},
 	};
 	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
@@ -153,6 +156,30 @@ static void test_secret_load(void)
 	CU_ASSERT_EQUAL(clientid_secret_load("/nonexistent/secret", &s, err), CLIENTID_E_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/secret"));
 	CU_ASSERT_EQUAL(clientid_secret_load(dir, &s, err), CLIENTID_E_PERM);
+}
+
+/* Issue 13: a secret owned by another user (who could chmod or replace it)
+ * is refused; root's and the reader's own are fine. Needs root to chown. */
+static void test_secret_foreign_owner(void)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "(secret owner test skipped: not root) ");
+		return;
+	}
+	char path[] = "/tmp/clientid-test-owner-XXXXXX";
+	int fd = mkstemp(path);
+	CU_ASSERT_FATAL(fd >= 0);
+	for (int i = 0; i < 64; i++)
+		CU_ASSERT_FATAL(write(fd, "k", 1) == 1);
+	CU_ASSERT_FATAL(fchmod(fd, 0640) == 0);
+	close(fd);
+	struct clientid_secret s;
+	char err[CLIENTID_ERRBUF_SIZE] = "";
+	CU_ASSERT_EQUAL(clientid_secret_load(path, &s, err), 0);
+	CU_ASSERT_FATAL(chown(path, 65534, (gid_t)-1) == 0);
+	CU_ASSERT_EQUAL(clientid_secret_load(path, &s, err), CLIENTID_E_PERM);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "owned by uid 65534"));
+	unlink(path);
 }
 
 static void test_secret_create(void)
@@ -190,6 +217,7 @@ void register_fp(void)
 	    {"compute rejects bad input", test_compute_rejects},
 	    {"from_hex rejects", test_from_hex_rejects},
 	    {"secret load", test_secret_load},
+	    {"issue 13: a secret owned by another user is refused", test_secret_foreign_owner},
 	    {"secret create and generate", test_secret_create},
 	    {NULL, NULL},
 	};

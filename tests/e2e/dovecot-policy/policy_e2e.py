@@ -413,6 +413,25 @@ def case_precheck_before_auth(ps):
     dv.check(len(ps.decisions("acc5")) == n + 1, "more than one decision")
 
 
+def case_account_names_canonical(ps):
+    """Issue 13 item 2, account names are not canonical: the administrator
+    types "Fay" and "FAY" to clientidctl, the client logs in as "FAY" or
+    "fay"; all are one account, so require_clientid and the trusted device
+    hold for every spelling."""
+    tok = new_token()
+    login_ok(ps, "fay", tok)
+    last_decision(ps, "fay", "device_learned")
+    ps.ctl("policy", "Fay", "require_clientid=yes")
+    for user in ("FAY", "Fay", "fay"):
+        login_refused(ps, user, password=pw("fay"))
+        ln = last_decision(ps, "fay", "clientid_required")
+        dv.check("verdict=deny" in ln, ln)
+    login_ok(ps, "FAY", tok, password=pw("fay"))
+    last_decision(ps, "fay", "trusted_device")
+    listing = ps.ctl("list", "FAY")
+    dv.check("trusted" in listing, "clientidctl list FAY does not show fay's device:\n" + listing)
+
+
 def case_no_oracle(ps):
     """Policy refusal and wrong password: same reply, median delays within
     10% over 20 tries each. The tries run interleaved, 8 at a time."""
@@ -754,6 +773,10 @@ GROUPS = {
             ("one device across many accounts is blocked", case_many_accounts, ()),
             ("a blocked device is refused before auth (precheck)",
              case_precheck_before_auth, ()),
+        ]),
+        (dict(mode="learn"), [
+            ("issue 13: account names are canonical (FAY, Fay, fay are one account)",
+             case_account_names_canonical, ()),
         ]),
     ],
     "oracle": [

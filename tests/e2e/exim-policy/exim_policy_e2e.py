@@ -17,6 +17,7 @@ import argparse
 import os
 import pwd
 import grp
+import hashlib
 import re
 import secrets
 import shutil
@@ -503,6 +504,165 @@ def group_issue13(opts):
     run_group(ex, under_attack)
 
 
+# --- issue 13 -------------------------------------------------------------
+
+def use_shipped_password_check(ex, users):
+    """Drops the harness's own password macros, so that the snippets' own
+    (crypteq against CLIENTID_PASSWD, an lsearch file of crypt hashes, and
+    CLIENTID_ACCOUNT_* handing over the name lsearch matched) are tested."""
+    path = os.path.join(ex.dir, "passwd-crypt")
+    with open(path, "w") as f:
+        for u, p in users.items():
+            h = subprocess.run(["openssl", "passwd", "-6", p], capture_output=True,
+                               text=True, check=True).stdout.strip()
+            f.write(f"{u}:{h}\n")
+    os.chmod(path, 0o644)
+    with open(ex.conf) as f:
+        conf = f.read()
+    conf = re.sub(r"^CLIENTID_PASSWORD_OK_(PLAIN|LOGIN) = .*\n", "", conf, flags=re.M)
+    conf = conf.replace("PWFILE = ", f"CLIENTID_PASSWD = {path}\nPWFILE = ", 1)
+    with open(ex.conf, "w") as f:
+        f.write(conf)
+
+
+def account_case_body(ex, keep):
+    """anna's device and require_clientid hold for every spelling the
+    password check accepts; with fold, also when the administrator typed
+    "Anna" and "ANNA" to clientidctl."""
+    tok = new_token()
+    ex.register("anna" if keep else "Anna", tok)
+    ex.ctl("policy", "anna" if keep else "ANNA", "require_clientid=yes")
+    for user in ("anna", "ANNA", "Anna"):
+        for mech in ("PLAIN", "LOGIN"):
+            s, r, _ = ex.login(user, USERS["alice"], None, mech)
+            check(r == WRONG_535, f"{user} ({mech}) without CLIENTID, require_clientid on: "
+                  f"{r[0]} {r[1].decode()} (the wrong-password reply)")
+            quit_quietly(s)
+    ln = ex.last_decision("anna", "clientid_required")
+    check("verdict=deny" in ln, "refused as clientid_required")
+    check(not ex.decisions("ANNA") and not ex.decisions("Anna"),
+          "every decision names the account the password file matched, anna")
+    s, r, _ = ex.login("ANNA", USERS["alice"], tok)
+    expect(r, 235, "ANNA with anna's trusted device")
+    quit_quietly(s)
+    ex.last_decision("anna", "trusted_device")
+    listing = ex.ctl("list", "anna")
+    check(re.search(rf"^{ex.short(tok)}\s+trusted", listing, re.M) is not None,
+          "clientidctl list anna shows the trusted device")
+
+
+def group_account_case(opts):
+    """Issue 13 item 2, account names are not canonical: with lsearch (which
+    matches keys whatever their case) "ANNA" and "Anna" are anna, for the
+    store too, with account_case = fold and, through the snippets' hand-over
+    of the matched name, with account_case = keep."""
+    users = {"anna": USERS["alice"]}
+    for keep in (False, True):
+        ex = PolicyExim(opts)
+        use_shipped_password_check(ex, users)
+        if keep:
+            with open(ex.policy) as f:
+                text = f.read().replace("[policy]\n", "[policy]\naccount_case = keep\n")
+            with open(ex.policy, "w") as f:
+                f.write(text)
+        print(f"  account_case = {'keep' if keep else 'fold'}")
+        run_group(ex, lambda ex, keep=keep: account_case_body(ex, keep))
+
+
+def sasl_dialogue(ex, token, user, password, how):
+    """One AUTH over TLS after CLIENTID token: the list of replies (code,
+    text) of the SASL exchange, and the seconds its last reply took."""
+    s = ex.session(token)
+    steps = []
+    try:
+        if how == "PLAIN-IR":
+            cmds = [("AUTH", "PLAIN " + b64(f"\0{user}\0{password}"))]
+        elif how == "PLAIN":
+            cmds = [("AUTH", "PLAIN"), (b64(f"\0{user}\0{password}"), "")]
+        elif how == "LOGIN-IR":
+            cmds = [("AUTH", "LOGIN " + b64(user)), (b64(password), "")]
+        else:
+            cmds = [("AUTH", "LOGIN"), (b64(user), ""), (b64(password), "")]
+        dt = 0.0
+        for verb, arg in cmds:
+            t0 = time.monotonic()
+            r = s.docmd(verb, arg)
+            dt = time.monotonic() - t0
+            steps.append((r[0], r[1]))
+            if r[0] != 334:
+                break
+    finally:
+        quit_quietly(s)
+    return steps, dt
+
+
+def group_oracle_dialogue(opts):
+    """Issue 13 item 7, the SMTP precheck is an oracle: a locked-out device
+    with the right password gets the very dialogue of a wrong password (the
+    same 334 prompts, then 535 after the fail delay), for PLAIN with and
+    without an initial response and for LOGIN with and without one."""
+    def body(ex):
+        locked = new_token()
+        ex.register("alice", locked)
+        for i in range(3):
+            login_refused(ex, "alice", "guess-%d" % i, locked, f"wrong password {i + 1}")
+        for how in ("PLAIN-IR", "PLAIN", "LOGIN-IR", "LOGIN"):
+            other = new_token()
+            ex.register("alice", other)
+            wrong, dt_wrong = sasl_dialogue(ex, other, "alice", "not-the-password", how)
+            policy, dt_policy = sasl_dialogue(ex, locked, "alice", USERS["alice"], how)
+            print(f"  {how}: wrong password {[c for c, _ in wrong]} {dt_wrong:.3f} s, "
+                  f"locked out {[c for c, _ in policy]} {dt_policy:.3f} s")
+            check(wrong[-1] == WRONG_535, f"{how}: a wrong password ends in 535")
+            check(policy == wrong, f"{how}: the locked-out device gets the wrong-password "
+                  f"dialogue: {policy} vs {wrong}")
+            check(dt_wrong >= 0.29 and dt_policy >= 0.29,
+                  f"{how}: both final replies wait for the fail delay (300 ms)")
+        log = ex.mainlog().splitlines()
+        pre = [ln for ln in log if "clientid: precheck" in ln and
+               f"device={ex.short(locked)}" in ln and "reason=device_fail_limit" in ln]
+        after = [ln for ln in ex.decisions("alice")
+                 if "clientid: decide" in ln and "refused_by=precheck" in ln]
+        check(len(pre) == 4 and len(after) == 4,
+              "each locked-out login: found by the precheck, refused after the password")
+        shown = ex.ctl("show", "alice", ex.short(locked))
+        check(re.search(r"^password ok:\s+0$", shown, re.M) is not None and
+              re.search(r"^password bad:\s+3$", shown, re.M) is not None,
+              "as before the fix, a refusal the precheck found is not recorded")
+    run_group(PolicyExim(opts, device_fail_limit=3), body)
+
+
+def group_fingerprint(opts):
+    """Issue 13, docs/exim.md logged ${sha256:$client_id_token}, an unkeyed
+    hash of a secret: clientid_fingerprint gives the keyed short form that
+    clientidctl and the decision lines use, and "" without a client id."""
+    def body(ex):
+        tok = new_token()
+        ex.register("alice", tok)
+        login_ok(ex, "alice", tok, "fingerprint logged")
+        s, r, _ = ex.login("alice", USERS["alice"], None)
+        expect(r, 235, "AUTH without CLIENTID (none required)")
+        send_message(ex, s, "alice", "no client id")
+        quit_quietly(s)
+        log = ex.mainlog()
+        want = ex.short(tok)
+        check(f"clientid-fp: [{want}]" in log,
+              f"the RCPT ACL logged the short fingerprint {want}")
+        check("clientid-fp: []" in log, "without a client id it is empty")
+        check(hashlib.sha256(tok.encode()).hexdigest()[:12] not in log,
+              "no unkeyed hash of the token")
+    ex = PolicyExim(opts)
+    with open(ex.conf) as f:
+        conf = f.read()
+    conf = conf.replace(
+        "acl_rcpt:\n",
+        "acl_rcpt:\n  warn    logwrite = clientid-fp: [${dlfunc{CLIENTID_SO}"
+        "{clientid_fingerprint}{$client_id_type}{$client_id_token}{config=CLIENTID_CONF}}]\n", 1)
+    with open(ex.conf, "w") as f:
+        f.write(conf)
+    run_group(ex, body)
+
+
 GROUPS = {
     "snippets": group_snippets,
     "known": group_known,
@@ -513,6 +673,9 @@ GROUPS = {
     "record": group_record,
     "store-error": group_store_error,
     "issue13": group_issue13,
+    "account-case": group_account_case,
+    "oracle-dialogue": group_oracle_dialogue,
+    "fingerprint": group_fingerprint,
 }
 
 
