@@ -110,7 +110,7 @@ const params = Cc["@mozilla.org/messengercompose/composeparams;1"]
   .createInstance(Ci.nsIMsgComposeParams);
 const fields = Cc["@mozilla.org/messengercompose/composefields;1"]
   .createInstance(Ci.nsIMsgCompFields);
-fields.to = "someone@example.org";
+fields.to = arguments[1] || "someone@example.org";
 fields.subject = arguments[0];
 fields.body = "Sent by Thunderbird in clientid's test suite.\\n";
 params.type = Ci.nsIMsgCompType.New;
@@ -204,8 +204,8 @@ class Run:
                  (self.ps.dc.ssl_port, self.ex.port_tls))
         acct = {"user": ACCOUNT, "email": EMAIL, "tls": tls, "token": token,
                 "imap_port": ports[0], "smtp_port": ports[1]}
-        return tb_profile.make_profile(path, self.ca, acct, demo.PASSWORD, self.catcher.port,
-                                       dv.free_port())
+        return tb_profile.make_profile(path, [(self.ca.pem, "C,,")], acct, demo.PASSWORD,
+                                       self.catcher.port, dv.free_port())
 
     def start_tb(self, profile, name):
         with open(os.path.join(profile, "user.js")) as f:

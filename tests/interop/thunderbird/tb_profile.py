@@ -116,7 +116,8 @@ def _js(v):
 
 def account_prefs(acct):
     """prefs for acct: a dict with user, email, imap_port, smtp_port, tls
-    ("starttls" or "implicit"), token (or None: CLIENTID off)."""
+    ("starttls" or "implicit"), token (or None: CLIENTID off), and
+    optionally imap_host, smtp_host (default HOST)."""
     imap_socket = 2 if acct["tls"] == "starttls" else 3
     on = acct["token"] is not None
     return {
@@ -134,7 +135,7 @@ def account_prefs(acct):
         "mail.identity.id1.compose_html": False,
         "mail.server.server1.type": "imap",
         "mail.server.server1.name": "clientid test",
-        "mail.server.server1.hostname": HOST,
+        "mail.server.server1.hostname": acct.get("imap_host", HOST),
         "mail.server.server1.port": acct["imap_port"],
         "mail.server.server1.socketType": imap_socket,
         "mail.server.server1.authMethod": 3,
@@ -151,7 +152,7 @@ def account_prefs(acct):
         "mail.server.server2.userName": "nobody",
         "mail.smtpservers": "smtp1",
         "mail.smtp.defaultserver": "smtp1",
-        "mail.smtpserver.smtp1.hostname": HOST,
+        "mail.smtpserver.smtp1.hostname": acct.get("smtp_host", HOST),
         "mail.smtpserver.smtp1.port": acct["smtp_port"],
         "mail.smtpserver.smtp1.try_ssl": 2 if acct["tls"] == "starttls" else 3,
         "mail.smtpserver.smtp1.authMethod": 3,
@@ -277,8 +278,10 @@ def _sdr_child(profile):
     print(" ".join(out))
 
 
-def make_profile(profile, ca, acct, password, catcher_port, marionette_port):
-    """A fresh profile folder for acct (see account_prefs)."""
+def make_profile(profile, trust, acct, password, catcher_port, marionette_port):
+    """A fresh profile folder for acct (see account_prefs); trust: a list of
+    (PEM file, certutil trust flags): "C,," for a CA, "P,," for a server's
+    own self-signed certificate."""
     os.makedirs(profile, mode=0o700)
     prefs = quiet_prefs(catcher_port, marionette_port)
     prefs.update(account_prefs(acct))
@@ -286,9 +289,11 @@ def make_profile(profile, ca, acct, password, catcher_port, marionette_port):
         for k, v in sorted(prefs.items()):
             f.write("user_pref(%s, %s);\n" % (_js(k), _js(v)))
     db = "sql:" + profile
-    for cmd in (["certutil", "-N", "--empty-password", "-d", db],
-                ["certutil", "-A", "-t", "C,,", "-n", "clientid-test-ca", "-i", ca.pem,
-                 "-d", db]):
+    cmds = [["certutil", "-N", "--empty-password", "-d", db]]
+    for i, (pem, flags) in enumerate(trust):
+        cmds.append(["certutil", "-A", "-t", flags, "-n", "clientid-test-%d" % i, "-i", pem,
+                     "-d", db])
+    for cmd in cmds:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
             raise RuntimeError("%s failed: %s" % (" ".join(cmd[:2]), p.stderr.strip()))
@@ -296,7 +301,7 @@ def make_profile(profile, ca, acct, password, catcher_port, marionette_port):
     now = int(time.time() * 1000)
     logins = []
     for i, scheme in enumerate(("imap", "smtp"), 1):
-        origin = "%s://%s" % (scheme, HOST)
+        origin = "%s://%s" % (scheme, acct.get(scheme + "_host", HOST))
         logins.append({
             "id": i, "hostname": origin, "httpRealm": origin, "formSubmitURL": None,
             "usernameField": "", "passwordField": "", "encryptedUsername": eu,
