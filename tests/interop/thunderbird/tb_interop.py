@@ -20,7 +20,10 @@ style) and implicit TLS (993/465 style):
 Every HTTP(S) request goes to a local catcher; any request fails the test.
 
 usage: tb_interop.py [--build-dir DIR] [--exim PATH] [--skip REASON]
-                     [--screenshot PNG] [--keep] [--timeout S]
+                     [--only starttls|implicit] [--screenshot PNG] [--keep]
+                     [--timeout S]
+--screenshot PNG copies the STARTTLS unknown-device dialog there (that is how
+docs/images/thunderbird-device-not-approved.png was made).
 Exit 0 pass, 1 fail, 77 skip (with "SKIP: reason").
 """
 
@@ -435,8 +438,8 @@ def main():
             print("kept: " + scratch)
         else:
             shutil.rmtree(scratch, ignore_errors=True)
-    print("thunderbird: %d passed, %d failed (%.0f s)" % (res.passed, res.failed,
-                                                         time.monotonic() - t0))
+    print("took %.0f s" % (time.monotonic() - t0))
+    print("thunderbird: %d passed, %d failed" % (res.passed, res.failed))
     return 1 if res.failed or not res.passed else 0
 
 
