@@ -686,14 +686,6 @@ def scenario(res):
     return laptop, phone
 
 
-def thunderbird_case(res):
-    """Debian's Thunderbird, one case: tests/interop/thunderbird/tb_package.py."""
-    step("Thunderbird: a trusted device reads and sends mail")
-    sys.path.insert(0, os.path.join(REPO, "tests", "interop", "thunderbird"))
-    import tb_package  # noqa: E402 - only here, where Thunderbird is wanted
-    tb_package.package_case(res.check, USER, PASSWORD, DOVECOT_LOG)
-
-
 def upgrade(res, debs, workdir, laptop):
     step("Upgrade: the same packages with a higher version keep store and secret")
     before = {p: sha256(p) for p in (SECRET, API_KEY)}
@@ -844,7 +836,6 @@ def main():
                   "Dovecot runs with the plugin and the policy service right after the install")
         configure_admin(res, m, workdir)
         laptop, _ = scenario(res)
-        thunderbird_case(res)
         upgrade(res, debs, workdir, laptop)
         new_policy_keys(res, laptop)
         remove(res)
