@@ -9,7 +9,7 @@ FUZZ_RUNS    ?= 10000000
 MESON_TEST   ?= meson test --print-errorlogs --num-processes 2
 
 # Every component lists the Debian packages it needs in its packages.txt.
-PACKAGE_LISTS = $(wildcard */packages.txt tests/*/packages.txt tests/e2e/*/packages.txt)
+PACKAGE_LISTS = $(wildcard */packages.txt tests/*/packages.txt tests/e2e/*/packages.txt tests/interop/*/packages.txt)
 C_SOURCES     = $(shell git ls-files '*.c' '*.h' | grep -v '^exim-module/patches/')
 NO_SERVERS    = -Ddovecot=disabled -Dexim=disabled -De2e=false
 
