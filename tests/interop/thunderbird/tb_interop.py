@@ -73,6 +73,7 @@ class Results:
         else:
             self.failed += 1
             print("FAIL: %s%s" % (what, (": " + why) if why else ""), flush=True)
+        dv.record("PASS" if ok else "FAIL", what, why)
         return ok
 
 
