@@ -99,12 +99,20 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Whether the long option in arg ("--name" or "--name=value") is spelt in
- * full: getopt_long also takes unique abbreviations, which would become
- * ambiguous, and break scripts, as options are added. */
-static int long_name_whole(const char *arg, const struct option *opt)
+/* Whether the option element arg is spelt as clientidctl(1) has it: "-X"
+ * or "--name" whole, its value (if any) in the next element. getopt_long
+ * would also take "-fn", "-cFILE", "--name=VALUE" and abbreviations; these
+ * stay errors, as they always were (an abbreviation would become ambiguous,
+ * and break scripts, as options are added). */
+static int spelt_whole(const char *arg)
 {
-	return strcspn(arg + 2, "=") == strlen(opt->name);
+	if (arg[0] != '-' || arg[1] != '-')
+		return strlen(arg) == 2;
+	for (const struct option *o = long_options; o->name != NULL; o++) {
+		if (strcmp(arg + 2, o->name) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 /* Parses argv into ctl: options anywhere, the positional arguments in
@@ -122,11 +130,10 @@ static int parse_args(struct ctl *ctl, int argc, char **argv, char **pos, int *n
 		/* The element getopt_long reads next (it stays at optind while
 		 * it reads a group of short options). */
 		const char *cur = optind < argc ? argv[optind] : "";
-		int li = -1;
-		c = getopt_long(argc, argv, "-:c:fnh", long_options, &li);
+		c = getopt_long(argc, argv, "-:c:fnh", long_options, NULL);
 		if (c == -1)
 			break;
-		if (c != '?' && c != ':' && li >= 0 && !long_name_whole(cur, &long_options[li]))
+		if (c != 1 && !spelt_whole(cur))
 			c = '?';
 		switch (c) {
 		case 1:
