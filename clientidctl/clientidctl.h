@@ -52,7 +52,9 @@ struct ctl {
 	char account_opt[CLIENTID_ACCOUNT_MAX + 1];
 };
 
-/* A command: returns the exit status. */
+/* A command: runs with ctl->args as its arguments (checked here: a wrong
+ * count returns ctl_usage()), prints its result, and returns the exit
+ * status. ctl->db is open, unless the row says CTL_NO_STORE. */
 typedef int ctl_command_fn(struct ctl *ctl);
 
 /* Prints the usage text to standard error and returns CTL_EXIT_USAGE

@@ -39,6 +39,8 @@ void ctl_list_begin(struct ctl_list *l, enum ctl_output output);
 /* Prints the JSON array if print is set; frees it either way. */
 void ctl_list_end(struct ctl_list *l, int print);
 
+/* One item of a list, from a policy-db walk; the views are copied, so they
+ * need to last for the call only. */
 void ctl_list_device(struct ctl_list *l, const struct policydb_device_info *d);
 void ctl_list_ban(struct ctl_list *l, const struct policydb_ban_info *b);
 /* One account of a device (accounts): last_seen 0 when only the durable
