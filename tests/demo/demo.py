@@ -186,7 +186,7 @@ def built_binaries(opts, build_exim=None):
     paths = {
         "plugin_dir": os.path.join(b, "dovecot-plugin"),
         "service": os.path.join(b, "dovecot-plugin", "policy-service", "clientid-policy"),
-        "clientidctl": os.path.join(b, "policy-db", "clientidctl"),
+        "clientidctl": os.path.join(b, "clientidctl", "clientidctl"),
         "module": os.path.join(b, "exim-module", "clientid.so"),
     }
     missing = [p for p in paths.values() if not os.path.exists(p)]

@@ -32,7 +32,7 @@ SKIP = 77
 # what the harnesses take from the build folder, by path inside it
 BUILT = ["dovecot-plugin/lib95_clientid_plugin.so",
          "dovecot-plugin/policy-service/clientid-policy",
-         "policy-db/clientidctl",
+         "clientidctl/clientidctl",
          "exim-module/clientid.so"]
 
 
