@@ -29,19 +29,21 @@ int ctl_cmd_list(struct ctl *ctl)
 	return CTL_EXIT_OK;
 }
 
-/* The device argument args[1] of the account args[0]. */
-static int device_of_account(struct ctl *ctl, struct clientid_fp *fp_r)
+/* A command of nargs arguments whose args[1] is a device of the account
+ * args[0]: its fingerprint, or the exit status of a usage error or of a
+ * device that cannot be resolved. */
+static int device_of_account(struct ctl *ctl, int nargs, struct clientid_fp *fp_r)
 {
+	if (ctl->nargs != nargs)
+		return ctl_usage();
 	int ret = policydb_device_resolve(ctl->db, ctl->args[0], ctl->args[1], fp_r);
 	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
 }
 
 int ctl_cmd_show(struct ctl *ctl)
 {
-	if (ctl->nargs != 2)
-		return ctl_usage();
 	struct clientid_fp fp;
-	int ret = device_of_account(ctl, &fp);
+	int ret = device_of_account(ctl, 2, &fp);
 	if (ret != CTL_EXIT_OK)
 		return ret;
 	struct policydb_device_info info;
@@ -61,10 +63,8 @@ int ctl_cmd_show(struct ctl *ctl)
 /* approve and block. */
 static int set_state(struct ctl *ctl, enum clientid_device_state state)
 {
-	if (ctl->nargs != 2)
-		return ctl_usage();
 	struct clientid_fp fp;
-	int ret = device_of_account(ctl, &fp);
+	int ret = device_of_account(ctl, 2, &fp);
 	if (ret != CTL_EXIT_OK)
 		return ret;
 	ret = policydb_device_set_state(ctl->db, ctl->args[0], &fp, state, (uint64_t)time(NULL));
@@ -83,10 +83,8 @@ int ctl_cmd_block(struct ctl *ctl)
 
 int ctl_cmd_forget(struct ctl *ctl)
 {
-	if (ctl->nargs != 2)
-		return ctl_usage();
 	struct clientid_fp fp;
-	int ret = device_of_account(ctl, &fp);
+	int ret = device_of_account(ctl, 2, &fp);
 	if (ret != CTL_EXIT_OK)
 		return ret;
 	ret = policydb_device_forget(ctl->db, ctl->args[0], &fp, (uint64_t)time(NULL));
@@ -95,10 +93,8 @@ int ctl_cmd_forget(struct ctl *ctl)
 
 int ctl_cmd_label(struct ctl *ctl)
 {
-	if (ctl->nargs != 3)
-		return ctl_usage();
 	struct clientid_fp fp;
-	int ret = device_of_account(ctl, &fp);
+	int ret = device_of_account(ctl, 3, &fp);
 	if (ret != CTL_EXIT_OK)
 		return ret;
 	ret = policydb_device_set_label(ctl->db, ctl->args[0], &fp, ctl->args[2]);
