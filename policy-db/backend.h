@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clientid-config.h"
 #include "clientid.h"
 
 enum policydb_table {
@@ -129,6 +130,10 @@ struct policydb_backend {
 };
 
 extern const struct policydb_backend policydb_backend_lmdb;
+
+/* The backend that [store] backend names (backends.c), or NULL when this
+ * build has none by that name. Static: never freed. */
+const struct policydb_backend *pdb_backend_find(enum clientid_store_backend which);
 
 /* How many times this process allocated the routine map's pages on disk
  * (posix_fallocate): at creation and growth only, not at every open. For

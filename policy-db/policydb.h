@@ -113,4 +113,9 @@ int policydb_precheck(struct policydb *db, const struct clientid_attempt *a,
 int policydb_record(struct policydb *db, const struct clientid_attempt *a,
                     struct clientid_verdict *v_r);
 
+/* Renders an event as one JSON object (no newline) into buf, as
+ * alert_command and `clientidctl events` see it. Returns the length, or
+ * CLIENTID_E_NOMEM when it does not fit. */
+int policydb_event_json(const struct clientid_event *ev, char *buf, size_t size);
+
 #endif
