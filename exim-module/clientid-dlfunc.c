@@ -51,6 +51,7 @@
 #include <time.h>
 
 #include "clientid-exim.h"
+#include "clientid-options.h"
 #include "clientid-fp.h"
 #include "clientid-policy.h"
 #include "clientid.h"
@@ -63,116 +64,24 @@
 
 #define CLIENTID_EXPORT __attribute__((visibility("default")))
 
-#define CLIENTID_FAIL_DELAY_DEFAULT_MS 1000u
-#define CLIENTID_FAIL_DELAY_MAX_MS     60000u
-
 CLIENTID_EXPORT int clientid_precheck(uschar **yield, int argc, uschar *argv[]);
 CLIENTID_EXPORT int clientid_decide(uschar **yield, int argc, uschar *argv[]);
 CLIENTID_EXPORT int clientid_record(uschar **yield, int argc, uschar *argv[]);
 CLIENTID_EXPORT int clientid_preload(uschar **yield, int argc, uschar *argv[]);
 CLIENTID_EXPORT int clientid_fingerprint(uschar **yield, int argc, uschar *argv[]);
 
-struct options {
-	const char *config_path;
-	unsigned fail_delay_ms;
-	int precheck_refused; /* precheck=yes */
-	char config_buf[CLIENTID_PATH_MAX];
-};
-
 /* Exim's ${dlfunc} reads at most 8 arguments and finds their number by a
  * NULL after the last, which is missing when all 8 are given. */
 #define CLIENTID_DLFUNC_MAX_ARGS 7
 
-/* Returns 1 for yes/true/1, 0 for no/false/0/"", -1 for anything else. */
-static int parse_bool(const char *s)
+/* Reads the options from argv[first] on; NULL or the error in Exim's memory. */
+static uschar *parse_options(int argc, uschar *argv[], int first,
+                             struct clientid_exim_options *opt_r)
 {
-	if (s[0] == '\0' || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0 ||
-	    strcasecmp(s, "false") == 0)
-		return 0;
-	if (strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0)
-		return 1;
-	return -1;
-}
-
-/* $tls_in_cipher and friends: any other non-empty text means TLS. */
-static int parse_tls(const char *s)
-{
-	return parse_bool(s) != 0;
-}
-
-/* "250ms", "2s", "0": milliseconds into *ms_r. Returns 0 or -1. */
-static int parse_delay(const char *s, unsigned *ms_r)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (end == s || errno != 0 || s[0] == '-')
-		return -1;
-	if (strcmp(end, "s") == 0)
-		v *= 1000;
-	else if (strcmp(end, "ms") != 0 && end[0] != '\0')
-		return -1;
-	if (v > CLIENTID_FAIL_DELAY_MAX_MS)
-		return -1;
-	*ms_r = (unsigned)v;
-	return 0;
-}
-
-/* Applies one name=value option. Returns NULL or an error text. */
-static uschar *parse_option(const char *arg, size_t len, struct options *opt_r)
-{
-	if (len > 7 && strncmp(arg, "config=", 7) == 0) {
-		if (len - 7 >= sizeof(opt_r->config_buf))
-			return US "config= path too long";
-		memcpy(opt_r->config_buf, arg + 7, len - 7);
-		opt_r->config_buf[len - 7] = '\0';
-		opt_r->config_path = opt_r->config_buf;
+	char err[CLIENTID_ERRBUF_SIZE];
+	if (clientid_exim_options_parse(argc, (const char *const *)argv, first, opt_r, err) == 0)
 		return NULL;
-	}
-	if (len > 11 && strncmp(arg, "fail_delay=", 11) == 0) {
-		char buf[16];
-		if (len - 11 >= sizeof(buf))
-			return US "bad fail_delay";
-		memcpy(buf, arg + 11, len - 11);
-		buf[len - 11] = '\0';
-		if (parse_delay(buf, &opt_r->fail_delay_ms) != 0)
-			return string_sprintf("bad fail_delay \"%s\"", buf);
-		return NULL;
-	}
-	if (len >= 9 && strncmp(arg, "precheck=", 9) == 0) {
-		/* What acl_smtp_auth kept from clientid_precheck; "" when that
-		 * ACL is not in use. */
-		opt_r->precheck_refused = len == 12 && strncmp(arg + 9, "yes", 3) == 0;
-		return NULL;
-	}
-	return string_sprintf("unknown option \"%.*s\"", (int)(len > 40 ? 40 : len), arg);
-}
-
-/* Reads the options from argv[first]: each argument holds name=value words
- * separated by white space (so one argument can carry them all: ${dlfunc}
- * takes at most 8 arguments, and passes the 8th unreliably). Returns NULL
- * or an error text in Exim's memory. */
-static uschar *parse_options(int argc, uschar *argv[], int first, struct options *opt_r)
-{
-	/* Exim runs setuid root: whoever starts it must not choose the file. */
-	const char *env = secure_getenv("CLIENTID_CONFIG");
-	opt_r->config_path = env != NULL && env[0] != '\0' ? env : CLIENTID_EXIM_CONFIG_DEFAULT;
-	opt_r->fail_delay_ms = CLIENTID_FAIL_DELAY_DEFAULT_MS;
-	opt_r->precheck_refused = 0;
-	for (int i = first; i < argc; i++) {
-		const char *p = CS argv[i];
-		for (;;) {
-			p += strspn(p, " \t\r\n");
-			if (*p == '\0')
-				break;
-			size_t len = strcspn(p, " \t\r\n");
-			uschar *bad = parse_option(p, len, opt_r);
-			if (bad != NULL)
-				return bad;
-			p += len;
-		}
-	}
-	return NULL;
+	return string_sprintf("%s", err);
 }
 
 static uint64_t now_ms(void)
@@ -281,7 +190,7 @@ static int check_argc(uschar **yield, const char *fn, int argc, int fixed)
 
 int clientid_precheck(uschar **yield, int argc, uschar *argv[])
 {
-	struct options opt;
+	struct clientid_exim_options opt;
 	uschar *bad;
 	if (check_argc(yield, "clientid_precheck", argc, 4) != 0)
 		return DEFER;
@@ -293,7 +202,7 @@ int clientid_precheck(uschar **yield, int argc, uschar *argv[])
 	    .op = CLIENTID_EXIM_PRECHECK,
 	    .config_path = opt.config_path,
 	    .ip = CS argv[2],
-	    .tls = parse_tls(CS argv[3]),
+	    .tls = clientid_exim_parse_tls(CS argv[3]),
 	};
 	query_client_id(&q, argv[0], argv[1]);
 
@@ -323,7 +232,7 @@ int clientid_precheck(uschar **yield, int argc, uschar *argv[])
 int clientid_decide(uschar **yield, int argc, uschar *argv[])
 {
 	uint64_t start = now_ms();
-	struct options opt;
+	struct clientid_exim_options opt;
 	uschar *bad;
 	if (check_argc(yield, "clientid_decide", argc, 6) != 0)
 		return DEFER;
@@ -331,7 +240,7 @@ int clientid_decide(uschar **yield, int argc, uschar *argv[])
 		*yield = string_sprintf("clientid: clientid_decide: %s", bad);
 		return DEFER;
 	}
-	int password_ok = parse_bool(CS argv[0]);
+	int password_ok = clientid_exim_parse_bool(CS argv[0]);
 	if (password_ok < 0) {
 		/* Never echo it: a misconfiguration could pass the password. */
 		*yield = US "clientid: clientid_decide: the password result is neither yes nor no";
@@ -342,7 +251,7 @@ int clientid_decide(uschar **yield, int argc, uschar *argv[])
 	    .config_path = opt.config_path,
 	    .account = CS argv[1],
 	    .ip = CS argv[4],
-	    .tls = parse_tls(CS argv[5]),
+	    .tls = clientid_exim_parse_tls(CS argv[5]),
 	    .password_ok = password_ok,
 	};
 	query_client_id(&q, argv[2], argv[3]);
@@ -357,14 +266,7 @@ int clientid_decide(uschar **yield, int argc, uschar *argv[])
 	struct clientid_verdict v;
 	char err[CLIENTID_ERRBUF_SIZE];
 	int ret;
-	if (clientid_account_check(q.account) != 0) {
-		/* Nothing to record against; an empty or odd name is a failure. */
-		memset(&v, 0, sizeof(v));
-		v.decision = CLIENTID_DENY;
-		v.reason = CLIENTID_R_AUTH_FAILED;
-		ret = CLIENTID_E_INVAL;
-		snprintf(err, sizeof(err), "not a valid account name");
-	} else
+	if ((ret = clientid_exim_store_check(&q, &v, err)) == 0)
 		ret = clientid_exim_store_query(&q, &v, err);
 	log_decision(&q, &v, ret, err);
 
@@ -386,7 +288,7 @@ int clientid_decide(uschar **yield, int argc, uschar *argv[])
 int clientid_record(uschar **yield, int argc, uschar *argv[])
 {
 	uint64_t start = now_ms();
-	struct options opt;
+	struct clientid_exim_options opt;
 	uschar *bad;
 	if (check_argc(yield, "clientid_record", argc, 5) != 0)
 		return DEFER;
@@ -399,7 +301,7 @@ int clientid_record(uschar **yield, int argc, uschar *argv[])
 	    .config_path = opt.config_path,
 	    .account = CS argv[0],
 	    .ip = CS argv[3],
-	    .tls = parse_tls(CS argv[4]),
+	    .tls = clientid_exim_parse_tls(CS argv[4]),
 	};
 	query_client_id(&q, argv[1], argv[2]);
 	if (opt.precheck_refused) {
@@ -413,13 +315,7 @@ int clientid_record(uschar **yield, int argc, uschar *argv[])
 	struct clientid_verdict v;
 	char err[CLIENTID_ERRBUF_SIZE];
 	int ret;
-	if (clientid_account_check(q.account) != 0) {
-		memset(&v, 0, sizeof(v));
-		v.decision = CLIENTID_ALLOW;
-		v.reason = CLIENTID_R_STORE_ERROR;
-		ret = CLIENTID_E_INVAL;
-		snprintf(err, sizeof(err), "not a valid account name");
-	} else
+	if ((ret = clientid_exim_store_check(&q, &v, err)) == 0)
 		ret = clientid_exim_store_query(&q, &v, err);
 	log_decision(&q, &v, ret, err);
 	/* The login already happened: recording never refuses it. */
@@ -435,7 +331,7 @@ int clientid_preload(uschar **yield, int argc, uschar *argv[])
 	if (done)
 		return OK;
 	done = 1;
-	struct options opt;
+	struct clientid_exim_options opt;
 	uschar *bad;
 	if (check_argc(yield, "clientid_preload", argc, 0) != 0 ||
 	    (bad = parse_options(argc, argv, 0, &opt)) != NULL) {
@@ -452,7 +348,7 @@ int clientid_preload(uschar **yield, int argc, uschar *argv[])
 
 int clientid_fingerprint(uschar **yield, int argc, uschar *argv[])
 {
-	struct options opt;
+	struct clientid_exim_options opt;
 	uschar *bad;
 	if (check_argc(yield, "clientid_fingerprint", argc, 2) != 0)
 		return DEFER;

@@ -366,17 +366,12 @@ static int precheck_txn(struct policydb *db, void *txn, void *vctx)
 static void store_failed_verdict(struct policydb *db, const struct clientid_attempt *a,
                                  struct clientid_verdict *v)
 {
-	memset(v, 0, sizeof(*v));
-	v->reason = CLIENTID_R_STORE_ERROR;
+	policydb_login_fallback(
+	    &db->cfg,
+	    a->auth == CLIENTID_AUTH_FAILURE ? POLICYDB_LOGIN_FAILED : POLICYDB_LOGIN_VERIFIED, v);
 	v->mode = db->cfg.mode;
 	if (a->fp != NULL)
 		clientid_fp_short(a->fp, v->fp_short);
-	if (db->cfg.store_on_error == CLIENTID_STORE_ERROR_TEMPFAIL) {
-		v->decision = CLIENTID_TEMPFAIL;
-	} else {
-		v->decision = a->auth == CLIENTID_AUTH_FAILURE ? CLIENTID_DENY : CLIENTID_ALLOW;
-		v->flags = CLIENTID_VF_FAIL_OPEN;
-	}
 }
 
 static int run(struct policydb *db, const struct clientid_attempt *a_in, int precheck,

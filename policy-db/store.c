@@ -35,23 +35,29 @@ int policydb_init_config(const struct clientid_config *cfg, const struct clienti
 	return 0;
 }
 
+int policydb_init_loaded(const struct clientid_config *cfg, unsigned flags, struct policydb **db_r,
+                         char *err_r)
+{
+	struct clientid_secret secret;
+	int have_secret = (flags & POLICYDB_NO_SECRET) == 0;
+	if (have_secret) {
+		int ret = clientid_secret_load(cfg->secret_file, &secret, err_r);
+		if (ret != 0)
+			return ret;
+	}
+	int ret = policydb_init_config(cfg, have_secret ? &secret : NULL, flags, db_r, err_r);
+	if (have_secret)
+		clientid_secret_clear(&secret);
+	return ret;
+}
+
 int policydb_init(const char *config_path, unsigned flags, struct policydb **db_r, char *err_r)
 {
 	struct clientid_config cfg;
 	int ret = clientid_config_load(config_path, &cfg, err_r);
 	if (ret != 0)
 		return ret;
-	struct clientid_secret secret;
-	int have_secret = (flags & POLICYDB_NO_SECRET) == 0;
-	if (have_secret) {
-		ret = clientid_secret_load(cfg.secret_file, &secret, err_r);
-		if (ret != 0)
-			return ret;
-	}
-	ret = policydb_init_config(&cfg, have_secret ? &secret : NULL, flags, db_r, err_r);
-	if (have_secret)
-		clientid_secret_clear(&secret);
-	return ret;
+	return policydb_init_loaded(&cfg, flags, db_r, err_r);
 }
 
 void policydb_deinit(struct policydb **dbp)

@@ -1,12 +1,11 @@
 /* libFuzzer target: the argument and option parsing of the Exim dlfunc
- * module (exim-module/clientid-dlfunc.c), compiled in whole against the real
- * local_scan.h, with the store, Exim's string and log functions and the
- * clock replaced. Input: one byte choosing the function, one choosing what
- * the stand-in store answers, then up to 7 NUL-separated arguments.
- * Checks: no crash or overread whatever the arguments, every query the store
- * sees is well formed, a refusal's padding never exceeds the 60 s cap, and
- * neither the log lines nor the result depend on the token: the call is made
- * again with the token argument overwritten, and both must be the same. */
+ * module (exim-module/clientid-dlfunc.c, compiled in whole against the real
+ * local_scan.h, and clientid-options.c, linked), with the store, Exim's string and log functions
+ * and the clock replaced. Input: one byte choosing the function, one choosing what the stand-in
+ * store answers, then up to 7 NUL-separated arguments. Checks: no crash or overread whatever the
+ * arguments, every query the store sees is well formed, a refusal's padding never exceeds the 60 s
+ * cap, and neither the log lines nor the result depend on the token: the call is made again with
+ * the token argument overwritten, and both must be the same. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -83,6 +82,17 @@ void log_write(unsigned int selector, int flags, const char *format, ...)
 	if (n < 0 || (size_t)n >= sizeof(fuzz_log) - fuzz_log_len)
 		abort(); /* one call logs at most a line or two */
 	fuzz_log_len += (size_t)n;
+}
+
+int clientid_exim_store_check(const struct clientid_exim_query *q, struct clientid_verdict *v_r,
+                              char *err_r)
+{
+	if (q->op == CLIENTID_EXIM_PRECHECK || clientid_account_check(q->account) == 0)
+		return 0;
+	memset(v_r, 0, sizeof(*v_r));
+	v_r->decision = q->op == CLIENTID_EXIM_RECORD ? CLIENTID_ALLOW : CLIENTID_DENY;
+	snprintf(err_r, CLIENTID_ERRBUF_SIZE, "not a valid account name");
+	return CLIENTID_E_INVAL;
 }
 
 int clientid_exim_store_query(const struct clientid_exim_query *q, struct clientid_verdict *v_r,
