@@ -39,6 +39,7 @@ static int prepare_clientid(struct policydb *db, struct policydb_login *login, c
 {
 	int lenient = (login->flags & POLICYDB_LOGIN_LENIENT) != 0;
 	int has_type = present(login->type), has_token = present(login->token);
+	login->clientid_given = has_type && has_token;
 	if (!has_type && !(lenient && has_token))
 		return 0;
 	if (lenient && has_type != has_token) {
@@ -127,9 +128,8 @@ int policydb_login(struct policydb *db, const struct clientid_config *cfg,
 	    .account = present(login->account) ? login->account : NULL,
 	    .protocol = login->protocol,
 	    .ip = login->ip_parsed,
-	    .tls = login->tls == POLICYDB_TLS_IF_CLIENTID
-	               ? present(login->type) && present(login->token)
-	               : login->tls == POLICYDB_TLS_YES,
+	    .tls = login->tls == POLICYDB_TLS_IF_CLIENTID ? login->clientid_given
+	                                                  : login->tls == POLICYDB_TLS_YES,
 	    .now = now,
 	    .no_learn = login->no_learn,
 	};

@@ -167,6 +167,7 @@ struct policydb_login {
 
 	/* Filled in by policydb_login_prepare(). */
 	int prepared;
+	int clientid_given;           /* both a type and a token were given */
 	unsigned dropped;             /* enum policydb_login_dropped, LENIENT only */
 	int clientid_error;           /* why the client id was dropped; 0: half of one */
 	struct clientid_ip ip_parsed; /* zero without an address */
