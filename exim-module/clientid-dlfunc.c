@@ -167,9 +167,11 @@ static void query_client_id(struct clientid_exim_query *q, uschar *type, uschar 
 }
 
 /* The refusal that clientid_precheck found, now that the SASL exchange and
- * the password check are over. As before the exchange, nothing is
- * recorded: the precheck's own line names the device and the reason. */
-static void precheck_refusal(const struct clientid_exim_query *q)
+ * the password check are over: "no" after the fail delay. As before the
+ * exchange, nothing is recorded: the precheck's own line names the device
+ * and the reason. */
+static int precheck_refusal(uschar **yield, const struct clientid_exim_query *q, uint64_t start,
+                            unsigned delay_ms)
 {
 	char account[64 * 4 + 1];
 	log_escape(q->account != NULL ? q->account : "", account, sizeof(account));
@@ -177,27 +179,45 @@ static void precheck_refusal(const struct clientid_exim_query *q)
 	          "clientid: %s account=\"%s\" ip=%s verdict=deny refused_by=precheck "
 	          "(not recorded)",
 	          op_names[q->op], account, q->ip != NULL && q->ip[0] != '\0' ? q->ip : "-");
+	pad_until(start, delay_ms);
+	*yield = US "no";
+	return OK;
 }
 
-static int check_argc(uschar **yield, const char *fn, int argc, int fixed)
+/* The fixed arguments of fn are there and its options parse: 0, or -1 with
+ * the reason in *yield. */
+/* Asks the store about a login with an account, and logs the answer. Never
+ * asks about an account name that is not one. */
+static int ask_and_log(const struct clientid_exim_query *q, struct clientid_verdict *v,
+                       char err[CLIENTID_ERRBUF_SIZE])
 {
-	if (argc >= fixed)
+	int ret = clientid_exim_store_check(q, v, err);
+	if (ret == 0)
+		ret = clientid_exim_store_query(q, v, err);
+	log_decision(q, v, ret, err);
+	return ret;
+}
+
+static int call_args(uschar **yield, const char *fn, int argc, uschar *argv[], int fixed,
+                     struct clientid_exim_options *opt_r)
+{
+	if (argc < fixed) {
+		*yield = string_sprintf("clientid: %s needs at least %d arguments, got %d", fn,
+		                        fixed, argc);
+		return -1;
+	}
+	uschar *bad = parse_options(argc, argv, fixed, opt_r);
+	if (bad == NULL)
 		return 0;
-	*yield =
-	    string_sprintf("clientid: %s needs at least %d arguments, got %d", fn, fixed, argc);
+	*yield = string_sprintf("clientid: %s: %s", fn, bad);
 	return -1;
 }
 
 int clientid_precheck(uschar **yield, int argc, uschar *argv[])
 {
 	struct clientid_exim_options opt;
-	uschar *bad;
-	if (check_argc(yield, "clientid_precheck", argc, 4) != 0)
+	if (call_args(yield, "clientid_precheck", argc, argv, 4, &opt) != 0)
 		return DEFER;
-	if ((bad = parse_options(argc, argv, 4, &opt)) != NULL) {
-		*yield = string_sprintf("clientid: clientid_precheck: %s", bad);
-		return DEFER;
-	}
 	struct clientid_exim_query q = {
 	    .op = CLIENTID_EXIM_PRECHECK,
 	    .config_path = opt.config_path,
@@ -233,13 +253,8 @@ int clientid_decide(uschar **yield, int argc, uschar *argv[])
 {
 	uint64_t start = now_ms();
 	struct clientid_exim_options opt;
-	uschar *bad;
-	if (check_argc(yield, "clientid_decide", argc, 6) != 0)
+	if (call_args(yield, "clientid_decide", argc, argv, 6, &opt) != 0)
 		return DEFER;
-	if ((bad = parse_options(argc, argv, 6, &opt)) != NULL) {
-		*yield = string_sprintf("clientid: clientid_decide: %s", bad);
-		return DEFER;
-	}
 	int password_ok = clientid_exim_parse_bool(CS argv[0]);
 	if (password_ok < 0) {
 		/* Never echo it: a misconfiguration could pass the password. */
@@ -255,20 +270,12 @@ int clientid_decide(uschar **yield, int argc, uschar *argv[])
 	    .password_ok = password_ok,
 	};
 	query_client_id(&q, argv[2], argv[3]);
-
-	if (opt.precheck_refused) {
-		precheck_refusal(&q);
-		pad_until(start, opt.fail_delay_ms);
-		*yield = US "no";
-		return OK;
-	}
+	if (opt.precheck_refused)
+		return precheck_refusal(yield, &q, start, opt.fail_delay_ms);
 
 	struct clientid_verdict v;
 	char err[CLIENTID_ERRBUF_SIZE];
-	int ret;
-	if ((ret = clientid_exim_store_check(&q, &v, err)) == 0)
-		ret = clientid_exim_store_query(&q, &v, err);
-	log_decision(&q, &v, ret, err);
+	(void)ask_and_log(&q, &v, err);
 
 	switch (v.decision) {
 	case CLIENTID_ALLOW:
@@ -289,13 +296,8 @@ int clientid_record(uschar **yield, int argc, uschar *argv[])
 {
 	uint64_t start = now_ms();
 	struct clientid_exim_options opt;
-	uschar *bad;
-	if (check_argc(yield, "clientid_record", argc, 5) != 0)
+	if (call_args(yield, "clientid_record", argc, argv, 5, &opt) != 0)
 		return DEFER;
-	if ((bad = parse_options(argc, argv, 5, &opt)) != NULL) {
-		*yield = string_sprintf("clientid: clientid_record: %s", bad);
-		return DEFER;
-	}
 	struct clientid_exim_query q = {
 	    .op = CLIENTID_EXIM_RECORD,
 	    .config_path = opt.config_path,
@@ -306,18 +308,12 @@ int clientid_record(uschar **yield, int argc, uschar *argv[])
 	query_client_id(&q, argv[1], argv[2]);
 	if (opt.precheck_refused) {
 		/* Blocked, revoked or locked out: the one refusal it makes. */
-		precheck_refusal(&q);
-		pad_until(start, opt.fail_delay_ms);
-		*yield = US "no";
-		return OK;
+		return precheck_refusal(yield, &q, start, opt.fail_delay_ms);
 	}
 
 	struct clientid_verdict v;
 	char err[CLIENTID_ERRBUF_SIZE];
-	int ret;
-	if ((ret = clientid_exim_store_check(&q, &v, err)) == 0)
-		ret = clientid_exim_store_query(&q, &v, err);
-	log_decision(&q, &v, ret, err);
+	(void)ask_and_log(&q, &v, err);
 	/* The login already happened: recording never refuses it. */
 	*yield = US "yes";
 	return OK;
@@ -332,9 +328,7 @@ int clientid_preload(uschar **yield, int argc, uschar *argv[])
 		return OK;
 	done = 1;
 	struct clientid_exim_options opt;
-	uschar *bad;
-	if (check_argc(yield, "clientid_preload", argc, 0) != 0 ||
-	    (bad = parse_options(argc, argv, 0, &opt)) != NULL) {
+	if (call_args(yield, "clientid_preload", argc, argv, 0, &opt) != 0) {
 		log_write(0, LOG_MAIN, "clientid: preload: bad arguments");
 		*yield = US "";
 		return OK;
@@ -349,13 +343,8 @@ int clientid_preload(uschar **yield, int argc, uschar *argv[])
 int clientid_fingerprint(uschar **yield, int argc, uschar *argv[])
 {
 	struct clientid_exim_options opt;
-	uschar *bad;
-	if (check_argc(yield, "clientid_fingerprint", argc, 2) != 0)
+	if (call_args(yield, "clientid_fingerprint", argc, argv, 2, &opt) != 0)
 		return DEFER;
-	if ((bad = parse_options(argc, argv, 2, &opt)) != NULL) {
-		*yield = string_sprintf("clientid: clientid_fingerprint: %s", bad);
-		return DEFER;
-	}
 	char fp_short[CLIENTID_FP_SHORT_LEN + 1];
 	char err[CLIENTID_ERRBUF_SIZE];
 	int ret =

@@ -28,6 +28,23 @@ int pdb_fill_touch(struct policydb *db, void *txn, struct policydb_device_info *
 	return 0;
 }
 
+int pdb_device_info_load(struct policydb *db, void *txn, const void *key, size_t klen,
+                         const void *val, size_t vlen, char account[CLIENTID_ACCOUNT_MAX + 1],
+                         struct policydb_device_info *info_r)
+{
+	memset(info_r, 0, sizeof(*info_r));
+	if (klen < CLIENTID_FP_LEN + 2 || klen > PDB_DEVKEY_MAX ||
+	    pdb_device_decode(val, vlen, &info_r->device) != 0)
+		return CLIENTID_E_STORE_CORRUPT;
+	size_t alen = klen - CLIENTID_FP_LEN - 1;
+	memcpy(account, key, alen);
+	account[alen] = '\0';
+	info_r->account = account;
+	info_r->durable = 1;
+	memcpy(info_r->fp.b, (const uint8_t *)key + alen + 1, CLIENTID_FP_LEN);
+	return pdb_fill_touch(db, txn, info_r);
+}
+
 struct devices_walk {
 	struct policydb *db;
 	void *txn;
@@ -38,13 +55,8 @@ static int devices_cb(void *vctx, const void *key, size_t klen, const void *val,
 {
 	struct devices_walk *w = vctx;
 	struct policydb_device_info info;
-	memset(&info, 0, sizeof(info));
-	info.account = w->list->account;
-	memcpy(info.fp.b, (const uint8_t *)key + klen - CLIENTID_FP_LEN, CLIENTID_FP_LEN);
-	if (pdb_device_decode(val, vlen, &info.device) != 0)
-		return CLIENTID_E_STORE_CORRUPT;
-	info.durable = 1;
-	int ret = pdb_fill_touch(w->db, w->txn, &info);
+	char account[CLIENTID_ACCOUNT_MAX + 1];
+	int ret = pdb_device_info_load(w->db, w->txn, key, klen, val, vlen, account, &info);
 	if (ret != 0)
 		return ret;
 	return w->list->fn(w->list->ctx, &info);

@@ -78,7 +78,8 @@ static int load_device(struct policydb *db, void *txn, const struct change_ctx *
 	return pdb_device_decode(val, len, d) == 0 ? 0 : CLIENTID_E_STORE_CORRUPT;
 }
 
-static int set_state_txn(struct policydb *db, void *txn, void *vctx)
+/* Rewrites a known device: its label when c->label is set, else its state. */
+static int rewrite_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct change_ctx *c = vctx;
 	struct clientid_device d;
@@ -87,14 +88,19 @@ static int set_state_txn(struct policydb *db, void *txn, void *vctx)
 	int ret = load_device(db, txn, c, &d, key, &klen);
 	if (ret != 0)
 		return ret;
-	d.state = c->state;
+	enum clientid_admin_action action;
+	if (c->label != NULL) {
+		snprintf(d.label, sizeof(d.label), "%s", c->label);
+		action = CLIENTID_ADMIN_LABEL;
+	} else {
+		d.state = c->state;
+		action = c->state == CLIENTID_DEV_BLOCKED ? CLIENTID_ADMIN_BLOCK
+		                                          : CLIENTID_ADMIN_APPROVE;
+	}
 	size_t vlen = pdb_device_encode(&d, val);
 	if ((ret = db->ops->put(txn, PDB_T_DEVICES, key, klen, val, vlen)) != 0)
 		return ret;
-	return pdb_admin_event(db, txn,
-	                       c->state == CLIENTID_DEV_BLOCKED ? CLIENTID_ADMIN_BLOCK
-	                                                        : CLIENTID_ADMIN_APPROVE,
-	                       c->account, c->fp, d.type, c->now);
+	return pdb_admin_event(db, txn, action, c->account, c->fp, d.type, c->now);
 }
 
 int policydb_device_set_state(struct policydb *db, const char *account,
@@ -104,23 +110,7 @@ int policydb_device_set_state(struct policydb *db, const char *account,
 	if (pdb_check_account(db, account) != 0)
 		return CLIENTID_E_INVAL;
 	struct change_ctx c = {.account = account, .fp = fp, .state = state, .now = now};
-	return pdb_with_txn(db, PDB_TXN_DURABLE, set_state_txn, &c);
-}
-
-static int set_label_txn(struct policydb *db, void *txn, void *vctx)
-{
-	struct change_ctx *c = vctx;
-	struct clientid_device d;
-	uint8_t key[PDB_DEVKEY_MAX], val[128];
-	size_t klen;
-	int ret = load_device(db, txn, c, &d, key, &klen);
-	if (ret != 0)
-		return ret;
-	snprintf(d.label, sizeof(d.label), "%s", c->label);
-	size_t vlen = pdb_device_encode(&d, val);
-	if ((ret = db->ops->put(txn, PDB_T_DEVICES, key, klen, val, vlen)) != 0)
-		return ret;
-	return pdb_admin_event(db, txn, CLIENTID_ADMIN_LABEL, c->account, c->fp, d.type, c->now);
+	return pdb_with_txn(db, PDB_TXN_DURABLE, rewrite_txn, &c);
 }
 
 static int check_label(struct policydb *db, const char *label)
@@ -145,7 +135,7 @@ int policydb_device_set_label(struct policydb *db, const char *account,
 	if (pdb_check_account(db, account) != 0 || check_label(db, label) != 0)
 		return CLIENTID_E_INVAL;
 	struct change_ctx c = {.account = account, .fp = fp, .label = label};
-	return pdb_with_txn(db, PDB_TXN_DURABLE, set_label_txn, &c);
+	return pdb_with_txn(db, PDB_TXN_DURABLE, rewrite_txn, &c);
 }
 
 static int forget_txn(struct policydb *db, void *txn, void *vctx)
@@ -371,22 +361,26 @@ static int revoke_txn(struct policydb *db, void *txn, void *vctx)
 	                       c->account, c->fp, NULL, c->now);
 }
 
-int policydb_revoke(struct policydb *db, const struct clientid_fp *fp, const char *account,
-                    uint64_t now)
+/* revoked: 1 to revoke, 0 to withdraw. */
+static int revoke_set(struct policydb *db, const struct clientid_fp *fp, const char *account,
+                      int revoked, uint64_t now)
 {
 	if (account != NULL && pdb_check_account(db, account) != 0)
 		return CLIENTID_E_INVAL;
-	struct change_ctx c = {.account = account, .fp = fp, .state = 1, .now = now};
+	struct change_ctx c = {.account = account, .fp = fp, .state = revoked, .now = now};
 	return pdb_with_txn(db, PDB_TXN_DURABLE, revoke_txn, &c);
+}
+
+int policydb_revoke(struct policydb *db, const struct clientid_fp *fp, const char *account,
+                    uint64_t now)
+{
+	return revoke_set(db, fp, account, 1, now);
 }
 
 int policydb_unrevoke(struct policydb *db, const struct clientid_fp *fp, const char *account,
                       uint64_t now)
 {
-	if (account != NULL && pdb_check_account(db, account) != 0)
-		return CLIENTID_E_INVAL;
-	struct change_ctx c = {.account = account, .fp = fp, .state = 0, .now = now};
-	return pdb_with_txn(db, PDB_TXN_DURABLE, revoke_txn, &c);
+	return revoke_set(db, fp, account, 0, now);
 }
 
 struct bans_ctx {

@@ -31,6 +31,14 @@ static int put_window(struct policydb *db, void *txn, enum policydb_table t, con
 	return db->ops->put(txn, t, key, klen, b, PDB_WINDOW_LEN);
 }
 
+/* Visits the keys that start with prefix; a callback's stop is no error. */
+static int scan_prefix(struct policydb *db, void *txn, enum policydb_table t, const void *prefix,
+                       size_t plen, policydb_scan_fn *fn, void *ctx)
+{
+	int ret = db->ops->scan(txn, t, prefix, plen, plen, fn, ctx);
+	return ret < 0 ? ret : 0;
+}
+
 struct accounts_ctx {
 	const char *account;
 	size_t account_len;
@@ -161,10 +169,9 @@ static int read_walk(struct policydb *db, void *txn, const struct clientid_attem
 	    .window = cfg->device_accounts_window,
 	    .stop_at = cfg->device_max_accounts + 1,
 	};
-	int ret = db->ops->scan(txn, PDB_T_TOUCH, a->fp->b, PDB_FP_ROUTINE, PDB_FP_ROUTINE,
-	                        count_accounts, &c);
+	int ret = scan_prefix(db, txn, PDB_T_TOUCH, a->fp->b, PDB_FP_ROUTINE, count_accounts, &c);
 	h->device_accounts = c.count;
-	return ret < 0 ? ret : 0;
+	return ret;
 }
 
 /* The device on this account: its trace, its state (from a current copy
@@ -210,10 +217,9 @@ static int read_pair(struct policydb *db, void *txn, const struct clientid_attem
 	    (h->have & CLIENTID_HAVE_DEVICE) != 0 && h->device.state == CLIENTID_DEV_TRUSTED;
 	if (trusted || a->auth != CLIENTID_AUTH_SUCCESS)
 		return 0;
-	size_t plen = strlen(a->account) + 1;
 	struct devices_ctx c = {.h = h};
-	ret = db->ops->scan(txn, PDB_T_DEVICES, a->account, plen, plen, count_devices, &c);
-	return ret < 0 ? ret : 0;
+	return scan_prefix(db, txn, PDB_T_DEVICES, a->account, strlen(a->account) + 1,
+	                   count_devices, &c);
 }
 
 /* With rs->use_copy, a current copy of the device's state in its trace
@@ -327,15 +333,23 @@ struct decide_ctx {
 	struct clientid_outcome out;
 };
 
+/* Reads the history and asks the engine; rs->use_copy as read_history(). */
+static int read_and_decide(struct policydb *db, void *txn, struct decide_ctx *c,
+                           struct read_state *rs, struct clientid_history *h)
+{
+	int ret = read_history(db, txn, c->a, rs, h);
+	if (ret != 0)
+		return ret;
+	return clientid_policy_decide(&db->cfg, c->a, h, &c->out);
+}
+
 static int decide_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct decide_ctx *c = vctx;
 	struct clientid_history h;
 	struct read_state rs = {.use_copy = 1};
-	int ret = read_history(db, txn, c->a, &rs, &h);
+	int ret = read_and_decide(db, txn, c, &rs, &h);
 	if (ret != 0)
-		return ret;
-	if ((ret = clientid_policy_decide(&db->cfg, c->a, &h, &c->out)) != 0)
 		return ret;
 	if (!clientid_outcome_is_durable(&c->out))
 		return apply(db, txn, c->a, (h.have & CLIENTID_HAVE_DEVICE) != 0, &rs, &c->out);
@@ -345,22 +359,16 @@ static int decide_txn(struct policydb *db, void *txn, void *vctx)
 	if ((ret = db->ops->upgrade(txn)) != 0)
 		return ret;
 	rs = (struct read_state){.use_copy = 0};
-	if ((ret = read_history(db, txn, c->a, &rs, &h)) != 0)
-		return ret;
-	if ((ret = clientid_policy_decide(&db->cfg, c->a, &h, &c->out)) != 0)
+	if ((ret = read_and_decide(db, txn, c, &rs, &h)) != 0)
 		return ret;
 	return apply(db, txn, c->a, (h.have & CLIENTID_HAVE_DEVICE) != 0, &rs, &c->out);
 }
 
 static int precheck_txn(struct policydb *db, void *txn, void *vctx)
 {
-	struct decide_ctx *c = vctx;
 	struct clientid_history h;
 	struct read_state rs = {.use_copy = 1};
-	int ret = read_history(db, txn, c->a, &rs, &h);
-	if (ret != 0)
-		return ret;
-	return clientid_policy_decide(&db->cfg, c->a, &h, &c->out);
+	return read_and_decide(db, txn, vctx, &rs, &h);
 }
 
 static void store_failed_verdict(struct policydb *db, const struct clientid_attempt *a,

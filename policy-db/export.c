@@ -67,17 +67,8 @@ static int export_dev_cb(void *vctx, const void *key, size_t klen, const void *v
 {
 	struct export_walk *w = vctx;
 	struct policydb_device_info info;
-	memset(&info, 0, sizeof(info));
 	char account[CLIENTID_ACCOUNT_MAX + 1];
-	if (klen < CLIENTID_FP_LEN + 2 || pdb_device_decode(val, vlen, &info.device) != 0)
-		return CLIENTID_E_STORE_CORRUPT;
-	size_t alen = klen - CLIENTID_FP_LEN - 1;
-	memcpy(account, key, alen);
-	account[alen] = '\0';
-	info.account = account;
-	info.durable = 1;
-	memcpy(info.fp.b, (const uint8_t *)key + alen + 1, CLIENTID_FP_LEN);
-	int ret = pdb_fill_touch(w->db, w->txn, &info);
+	int ret = pdb_device_info_load(w->db, w->txn, key, klen, val, vlen, account, &info);
 	if (ret != 0)
 		return ret;
 	return export_device(w->c, &info);

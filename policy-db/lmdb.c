@@ -613,17 +613,31 @@ static int be_del(void *vtxn, enum policydb_table tab, const void *key, size_t k
 	return rc == 0 ? 1 : rc;
 }
 
+/* A cursor on table tab of a transaction, with the transaction and the
+ * part that holds the table. The caller closes c->cur. */
+struct lmdb_cursor {
+	struct lmdb_txn *t;
+	struct part *p;
+	MDB_cursor *cur;
+};
+
+static int cursor_open(void *vtxn, enum policydb_table tab, struct lmdb_cursor *c)
+{
+	c->t = vtxn;
+	c->p = part_of(c->t->be, tab);
+	int rc = mdb_cursor_open(txn_for(c->t, tab), c->p->dbi[tab], &c->cur);
+	return rc == 0 ? 0 : lmdb_error(c->t->be, c->p, rc, "cursor");
+}
+
 static int be_scan(void *vtxn, enum policydb_table tab, const void *start, size_t slen, size_t plen,
                    policydb_scan_fn *fn, void *ctx)
 {
-	struct lmdb_txn *t = vtxn;
-	struct part *p = part_of(t->be, tab);
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(txn_for(t, tab), p->dbi[tab], &cur);
+	struct lmdb_cursor c;
+	int rc = cursor_open(vtxn, tab, &c);
 	if (rc != 0)
-		return lmdb_error(t->be, p, rc, "cursor");
+		return rc;
 	MDB_val k = {slen, (void *)start}, v;
-	rc = mdb_cursor_get(cur, &k, &v, slen > 0 ? MDB_SET_RANGE : MDB_FIRST);
+	rc = mdb_cursor_get(c.cur, &k, &v, slen > 0 ? MDB_SET_RANGE : MDB_FIRST);
 	int ret = 0;
 	while (rc == 0) {
 		if (plen > 0 && (k.mv_size < plen || memcmp(k.mv_data, start, plen) != 0))
@@ -631,26 +645,24 @@ static int be_scan(void *vtxn, enum policydb_table tab, const void *start, size_
 		ret = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
 		if (ret != 0)
 			break;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		rc = mdb_cursor_get(c.cur, &k, &v, MDB_NEXT);
 	}
-	mdb_cursor_close(cur);
+	mdb_cursor_close(c.cur);
 	if (ret == 0 && rc != 0 && rc != MDB_NOTFOUND)
-		ret = lmdb_error(t->be, p, rc, "scan");
+		ret = lmdb_error(c.t->be, c.p, rc, "scan");
 	return ret;
 }
 
 static int be_append(void *vtxn, enum policydb_table tab, const void *val, size_t vlen,
                      uint64_t *seq_r)
 {
-	struct lmdb_txn *t = vtxn;
-	struct part *p = part_of(t->be, tab);
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(txn_for(t, tab), p->dbi[tab], &cur);
+	struct lmdb_cursor c;
+	int rc = cursor_open(vtxn, tab, &c);
 	if (rc != 0)
-		return lmdb_error(t->be, p, rc, "cursor");
+		return rc;
 	MDB_val k, v;
 	uint64_t seq = 1;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	rc = mdb_cursor_get(c.cur, &k, &v, MDB_LAST);
 	if (rc == 0 && k.mv_size == 8) {
 		const unsigned char *b = k.mv_data;
 		uint64_t last = 0;
@@ -658,17 +670,17 @@ static int be_append(void *vtxn, enum policydb_table tab, const void *val, size_
 			last = last << 8 | b[i];
 		seq = last + 1;
 	}
-	mdb_cursor_close(cur);
+	mdb_cursor_close(c.cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		return lmdb_error(t->be, p, rc, "last event");
+		return lmdb_error(c.t->be, c.p, rc, "last event");
 	unsigned char key[8];
 	for (int i = 0; i < 8; i++)
 		key[i] = (unsigned char)(seq >> (56 - 8 * i));
 	k = (MDB_val){8, key};
 	v = (MDB_val){vlen, (void *)val};
-	rc = mdb_put(txn_for(t, tab), p->dbi[tab], &k, &v, MDB_APPEND);
+	rc = mdb_put(txn_for(c.t, tab), c.p->dbi[tab], &k, &v, MDB_APPEND);
 	if (rc != 0)
-		return lmdb_error(t->be, p, rc, "append");
+		return lmdb_error(c.t->be, c.p, rc, "append");
 	*seq_r = seq;
 	return 0;
 }

@@ -55,16 +55,8 @@ static int prune_dev_cb(void *vctx, const void *key, size_t klen, const void *va
 {
 	struct prune_ctx *c = vctx;
 	struct policydb_device_info info;
-	memset(&info, 0, sizeof(info));
-	if (pdb_device_decode(val, vlen, &info.device) != 0 || klen < CLIENTID_FP_LEN + 2)
-		return CLIENTID_E_STORE_CORRUPT;
 	char account[CLIENTID_ACCOUNT_MAX + 1];
-	size_t alen = klen - CLIENTID_FP_LEN - 1;
-	memcpy(account, key, alen);
-	account[alen] = '\0';
-	info.account = account;
-	memcpy(info.fp.b, (const uint8_t *)key + alen + 1, CLIENTID_FP_LEN);
-	int ret = pdb_fill_touch(c->db, c->txn, &info);
+	int ret = pdb_device_info_load(c->db, c->txn, key, klen, val, vlen, account, &info);
 	if (ret != 0)
 		return ret;
 	uint32_t last = info.device.seen_day;

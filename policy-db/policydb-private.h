@@ -142,6 +142,14 @@ int pdb_trace_has_device(struct policydb *db, void *txn, const void *key, size_t
                          unsigned *matches_r);
 
 struct policydb_device_info;
+
+/* A durable device record (PDB_T_DEVICES key and value) as *info_r, with
+ * its routine trace: info_r->account points to account, which the caller
+ * provides. Returns 0, CLIENTID_E_STORE_CORRUPT or another negative code. */
+int pdb_device_info_load(struct policydb *db, void *txn, const void *key, size_t klen,
+                         const void *val, size_t vlen, char account[CLIENTID_ACCOUNT_MAX + 1],
+                         struct policydb_device_info *info_r);
+
 int pdb_fill_touch(struct policydb *db, void *txn, struct policydb_device_info *info);
 
 #endif

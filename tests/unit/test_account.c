@@ -38,7 +38,7 @@ static void test_account_canon_table(void)
 	    {CLIENTID_ACCOUNT_FOLD, "AN\x7fNA", CLIENTID_E_INVAL, ""},
 	    {CLIENTID_ACCOUNT_KEEP, "\x1b[2J", CLIENTID_E_INVAL, ""},
 	    {CLIENTID_ACCOUNT_FOLD, NAME256, CLIENTID_E_INVAL, ""},
-	    {CLIENTID_ACCOUNT_FOLD, NAME256 + 1, 0, X16(X16("a")) + 1},
+	    {CLIENTID_ACCOUNT_FOLD, &NAME256[1], 0, &X16(X16("a"))[1]},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct clientid_config cfg;
