@@ -6,6 +6,7 @@
 #include "safe-memset.h"
 #include "strfuncs.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,42 +28,54 @@ static void policy_copy(char *dst, size_t dst_size, const char *src)
 	dst[len] = '\0';
 }
 
+/* The body's members, by key: booleans, and strings copied into the body
+ * (setting a have_ flag when not empty). */
+#define BODY_FIELD(name) offsetof(struct policy_body, name), sizeof(((struct policy_body *)0)->name)
+static const struct {
+	const char *key;
+	size_t off, size;
+	size_t have_off; /* 0: none */
+} policy_body_strings[] = {
+    {KEY_ACCOUNT, BODY_FIELD(account), offsetof(struct policy_body, have_account)},
+    {KEY_LOGIN, BODY_FIELD(login), offsetof(struct policy_body, have_login)},
+    {KEY_REMOTE, BODY_FIELD(remote), 0},
+    {KEY_PROTO, BODY_FIELD(protocol), 0},
+    {KEY_TYPE, BODY_FIELD(type), offsetof(struct policy_body, have_type)},
+    {KEY_TOKEN, BODY_FIELD(token), offsetof(struct policy_body, have_token)},
+};
+static const struct {
+	const char *key;
+	size_t off;
+} policy_body_bools[] = {
+    {KEY_TLS, offsetof(struct policy_body, tls)},
+    {KEY_SUCCESS, offsetof(struct policy_body, success)},
+    {KEY_REJECT, offsetof(struct policy_body, policy_reject)},
+};
+
 static void policy_body_set(struct policy_body *b, const char *key, enum json_type type,
                             const char *value)
 {
-	bool is_true = type == JSON_TYPE_TRUE;
+	char *base = (char *)b;
+	unsigned int i;
 
-	if (strcmp(key, KEY_TLS) == 0) {
-		b->tls = is_true;
-		return;
-	}
-	if (strcmp(key, KEY_SUCCESS) == 0) {
-		b->success = is_true;
-		return;
-	}
-	if (strcmp(key, KEY_REJECT) == 0) {
-		b->policy_reject = is_true;
-		return;
+	for (i = 0; i < N_ELEMENTS(policy_body_bools); i++) {
+		if (strcmp(key, policy_body_bools[i].key) == 0) {
+			*(int *)(base + policy_body_bools[i].off) = type == JSON_TYPE_TRUE;
+			return;
+		}
 	}
 	if (type != JSON_TYPE_STRING)
 		return;
-	if (strcmp(key, KEY_ACCOUNT) == 0) {
-		policy_copy(b->account, sizeof(b->account), value);
-		b->have_account = value[0] != '\0';
-	} else if (strcmp(key, KEY_LOGIN) == 0) {
-		policy_copy(b->login, sizeof(b->login), value);
-		b->have_login = value[0] != '\0';
-	} else if (strcmp(key, KEY_REMOTE) == 0) {
-		policy_copy(b->remote, sizeof(b->remote), value);
-	} else if (strcmp(key, KEY_PROTO) == 0) {
-		policy_copy(b->protocol, sizeof(b->protocol), value);
-	} else if (strcmp(key, KEY_TYPE) == 0) {
-		policy_copy(b->type, sizeof(b->type), value);
-		b->have_type = value[0] != '\0';
-	} else if (strcmp(key, KEY_TOKEN) == 0) {
-		policy_copy(b->token, sizeof(b->token), value);
-		b->have_token = value[0] != '\0';
-	} else if (strcmp(key, KEY_PHASE) == 0) {
+	for (i = 0; i < N_ELEMENTS(policy_body_strings); i++) {
+		if (strcmp(key, policy_body_strings[i].key) == 0) {
+			policy_copy(base + policy_body_strings[i].off, policy_body_strings[i].size,
+			            value);
+			if (policy_body_strings[i].have_off != 0)
+				*(int *)(base + policy_body_strings[i].have_off) = value[0] != '\0';
+			return;
+		}
+	}
+	if (strcmp(key, KEY_PHASE) == 0) {
 		b->have_phase = 1;
 		b->phase_verified = strcmp(value, PHASE_VERIFIED) == 0;
 	}
