@@ -1,7 +1,8 @@
 /* The storage backend interface: a transactional table store, small enough
  * that a Redis backend can implement it later without touching callers.
- * Internal to policy-db/. The LMDB backend (lmdb.c) is the only file that
- * includes <lmdb.h>.
+ * Internal to policy-db/. The LMDB backend (lmdb.c, lmdb-env.c and their
+ * lmdb-private.h) is the only code that includes <lmdb.h>; backends.c maps
+ * [store] backend to an implementation.
  *
  * Tables are either durable (every write commit is synced before it returns)
  * or routine (commits may skip the fsync; the backend may discard them after
