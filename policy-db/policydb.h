@@ -1,38 +1,35 @@
 /* policy-db: the device history store, and the calls the Dovecot policy
  * service and the Exim dlfunc module make on every login.
  *
- * Usage, in the process that serves logins (after any fork):
+ * Usage, in the process that serves logins (after any fork): every host
+ * goes through policydb_login(), which owns the rules a host would
+ * otherwise write itself.
  *
+ *     static struct clientid_config cfg;
  *     static struct policydb *db;
  *     char err[CLIENTID_ERRBUF_SIZE];
- *     if (db == NULL && policydb_init(CLIENTID_CONFIG_PATH, 0, &db, err) != 0)
- *             log_error("clientid: %s", err);   // then act as on_error says
+ *     if (db == NULL && clientid_config_load(path, &cfg, err) == 0)
+ *             policydb_init_loaded(&cfg, 0, &db, err);   // db stays NULL on failure
  *
- *     struct clientid_fp fp;
- *     struct clientid_attempt a = {
+ *     struct policydb_login login = {
+ *             .step = password_ok ? POLICYDB_LOGIN_VERIFIED : POLICYDB_LOGIN_FAILED,
  *             .account = user, .protocol = CLIENTID_PROTO_SMTP,
- *             .tls = 1, .auth = password_ok ? CLIENTID_AUTH_SUCCESS
- *                                           : CLIENTID_AUTH_FAILURE,
- *             .now = (uint64_t)time(NULL),
+ *             .ip = remote_ip, .tls = POLICYDB_TLS_YES,
+ *             .type = type, .token = token_copy,       // wiped by the call
  *     };
- *     clientid_ip_parse(remote_ip, &a.ip);
- *     if (type != NULL && policydb_fingerprint(db, type, strlen(type), token,
- *                                              strlen(token), &fp) == 0) {
- *             a.type = type;
- *             a.fp = &fp;
- *     }
  *     struct clientid_verdict v;
- *     if (policydb_decide(db, &a, &v) != 0)
- *             log_error("clientid: %s", policydb_last_error(db));
+ *     if (policydb_login(db, &cfg, &login, (uint64_t)time(NULL), &v, err) != 0)
+ *             log_error("clientid: %s", err);
  *     // v is always filled in: on a store failure as [store] on_error says.
  *     if (v.decision != CLIENTID_ALLOW) refuse exactly like a wrong password
  *     log("clientid: %s %s device=%s", clientid_decision_name(v.decision),
  *         clientid_reason_name(v.reason), v.fp_short);
  *
- * Before the password is checked, policydb_precheck() with
- * .auth = CLIENTID_AUTH_PRECHECK says whether the device or address is
- * locked out or blocked; it writes nothing. Hosts that only learn about
- * logins afterwards call policydb_record().
+ * Before the password is checked, step POLICYDB_LOGIN_PRECHECK says whether
+ * the device or address is locked out or blocked; it writes nothing. Hosts
+ * that only learn about logins afterwards use POLICYDB_LOGIN_RECORD.
+ * policydb_decide(), policydb_precheck() and policydb_record() below are
+ * what it dispatches to, for tests and tools that hold an attempt already.
  *
  * One handle per process. It opens the store lazily, and reopens it when
  * getpid() changes, so a handle made before fork() is safe to use in the
