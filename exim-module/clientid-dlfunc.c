@@ -70,10 +70,6 @@ CLIENTID_EXPORT int clientid_record(uschar **yield, int argc, uschar *argv[]);
 CLIENTID_EXPORT int clientid_preload(uschar **yield, int argc, uschar *argv[]);
 CLIENTID_EXPORT int clientid_fingerprint(uschar **yield, int argc, uschar *argv[]);
 
-/* Exim's ${dlfunc} reads at most 8 arguments and finds their number by a
- * NULL after the last, which is missing when all 8 are given. */
-#define CLIENTID_DLFUNC_MAX_ARGS 7
-
 /* Reads the options from argv[first] on; NULL or the error in Exim's memory. */
 static uschar *parse_options(int argc, uschar *argv[], int first,
                              struct clientid_exim_options *opt_r)

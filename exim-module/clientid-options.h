@@ -10,6 +10,10 @@
 #define CLIENTID_FAIL_DELAY_DEFAULT_MS 1000u
 #define CLIENTID_FAIL_DELAY_MAX_MS     60000u
 
+/* Exim's ${dlfunc} reads at most 8 arguments and finds their number by a
+ * NULL after the last, which is missing when all 8 are given. */
+#define CLIENTID_DLFUNC_MAX_ARGS 7
+
 struct clientid_exim_options {
 	const char *config_path; /* config_buf, the environment's or the default */
 	unsigned fail_delay_ms;
