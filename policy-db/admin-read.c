@@ -45,29 +45,23 @@ int pdb_device_info_load(struct policydb *db, void *txn, const void *key, size_t
 	return pdb_fill_touch(db, txn, info_r);
 }
 
-struct devices_walk {
-	struct policydb *db;
-	void *txn;
-	struct list_ctx *list;
-};
-
-static int devices_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
+int pdb_device_walk_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
-	struct devices_walk *w = vctx;
+	struct pdb_device_walk *w = vctx;
 	struct policydb_device_info info;
 	char account[CLIENTID_ACCOUNT_MAX + 1];
 	int ret = pdb_device_info_load(w->db, w->txn, key, klen, val, vlen, account, &info);
 	if (ret != 0)
 		return ret;
-	return w->list->fn(w->list->ctx, &info);
+	return w->fn(w->ctx, &info);
 }
 
 static int devices_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct list_ctx *c = vctx;
-	struct devices_walk w = {db, txn, c};
+	struct pdb_device_walk w = {db, txn, c->fn, c->ctx};
 	size_t plen = strlen(c->account) + 1;
-	return db->ops->scan(txn, PDB_T_DEVICES, c->account, plen, plen, devices_cb, &w);
+	return db->ops->scan(txn, PDB_T_DEVICES, c->account, plen, plen, pdb_device_walk_cb, &w);
 }
 
 int policydb_devices(struct policydb *db, const char *account, policydb_device_fn *fn, void *ctx)

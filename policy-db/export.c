@@ -57,23 +57,6 @@ static int export_device(void *vctx, const struct policydb_device_info *info)
 	return c->ret;
 }
 
-struct export_walk {
-	struct policydb *db;
-	void *txn;
-	struct export_ctx *c;
-};
-
-static int export_dev_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
-{
-	struct export_walk *w = vctx;
-	struct policydb_device_info info;
-	char account[CLIENTID_ACCOUNT_MAX + 1];
-	int ret = pdb_device_info_load(w->db, w->txn, key, klen, val, vlen, account, &info);
-	if (ret != 0)
-		return ret;
-	return export_device(w->c, &info);
-}
-
 static int export_ban_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	struct export_ctx *c = vctx;
@@ -123,11 +106,11 @@ static int export_policy_cb(void *vctx, const void *key, size_t klen, const void
 static int export_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct export_ctx *c = vctx;
-	struct export_walk w = {db, txn, c};
+	struct pdb_device_walk w = {db, txn, export_device, c};
 	fprintf(c->out, "{\"format\": \"%s\", \"version\": %d,\n\"devices\": [", EXPORT_FORMAT,
 	        EXPORT_VERSION);
 	c->first = 1;
-	int ret = db->ops->scan(txn, PDB_T_DEVICES, NULL, 0, 0, export_dev_cb, &w);
+	int ret = db->ops->scan(txn, PDB_T_DEVICES, NULL, 0, 0, pdb_device_walk_cb, &w);
 	if (ret != 0)
 		return ret;
 	fprintf(c->out, "],\n\"bans\": [");

@@ -51,32 +51,31 @@ static int older(uint32_t now, uint32_t t, uint32_t age)
 	return now > t && now - t >= age;
 }
 
-static int prune_dev_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
+static int prune_device(void *vctx, const struct policydb_device_info *info)
 {
 	struct prune_ctx *c = vctx;
-	struct policydb_device_info info;
-	char account[CLIENTID_ACCOUNT_MAX + 1];
-	int ret = pdb_device_info_load(c->db, c->txn, key, klen, val, vlen, account, &info);
-	if (ret != 0)
-		return ret;
-	uint32_t last = info.device.seen_day;
-	if (info.touched && info.device.last_seen > last)
-		last = info.device.last_seen;
+	uint32_t last = info->device.seen_day;
+	if (info->touched && info->device.last_seen > last)
+		last = info->device.last_seen;
 	if (!older(c->now, last, c->db->cfg.device_retention))
 		return 0;
-	if ((ret = keylist_add(&c->devices, key, klen)) != 0)
+	uint8_t key[PDB_DEVKEY_MAX];
+	int ret = keylist_add(&c->devices, key, pdb_device_key(info->account, &info->fp, key));
+	if (ret != 0)
 		return ret;
-	if (info.touched) {
+	if (info->touched) {
 		uint8_t tkey[PDB_TOUCHKEY_MAX];
-		size_t tlen = pdb_touch_key(&info.fp, account, tkey);
+		size_t tlen = pdb_touch_key(&info->fp, info->account, tkey);
 		return keylist_add(&c->touches, tkey, tlen);
 	}
 	return 0;
 }
 
-static uint32_t window_start(const uint8_t *v)
+static int prune_dev_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
-	return (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 | (uint32_t)v[3] << 24;
+	struct prune_ctx *c = vctx;
+	struct pdb_device_walk w = {c->db, c->txn, prune_device, c};
+	return pdb_device_walk_cb(&w, key, klen, val, vlen);
 }
 
 static int prune_touch_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
@@ -85,7 +84,7 @@ static int prune_touch_cb(void *vctx, const void *key, size_t klen, const void *
 	if (klen == PDB_FP_ROUTINE) {
 		/* The device's failure window. */
 		if (vlen == PDB_WINDOW_LEN &&
-		    !older(c->now, window_start(val), c->db->cfg.device_fail_window))
+		    !older(c->now, pdb_get32(val), c->db->cfg.device_fail_window))
 			return 0;
 		return keylist_add(&c->windows, key, klen);
 	}
@@ -134,7 +133,7 @@ static int prune_counter_cb(void *vctx, const void *key, size_t klen, const void
 	window = k[0] == 'd'   ? cfg->device_fail_window
 	         : k[0] == 'i' ? cfg->ip_fail_window
 	                       : cfg->attack_window;
-	return older(c->now, window_start(v), window) ? keylist_add(&c->counters, key, klen) : 0;
+	return older(c->now, pdb_get32(v), window) ? keylist_add(&c->counters, key, klen) : 0;
 }
 
 static int delete_all(struct policydb *db, void *txn, struct keylist *l)

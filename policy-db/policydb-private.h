@@ -150,6 +150,18 @@ int pdb_device_info_load(struct policydb *db, void *txn, const void *key, size_t
                          const void *val, size_t vlen, char account[CLIENTID_ACCOUNT_MAX + 1],
                          struct policydb_device_info *info_r);
 
+/* A walk over durable device records (PDB_T_DEVICES) that calls fn with
+ * each as loaded by pdb_device_info_load(): pass pdb_device_walk_cb and a
+ * struct pdb_device_walk to db->ops->scan(). */
+typedef int pdb_device_fn(void *ctx, const struct policydb_device_info *info);
+struct pdb_device_walk {
+	struct policydb *db;
+	void *txn;
+	pdb_device_fn *fn;
+	void *ctx;
+};
+int pdb_device_walk_cb(void *walk, const void *key, size_t klen, const void *val, size_t vlen);
+
 int pdb_fill_touch(struct policydb *db, void *txn, struct policydb_device_info *info);
 
 #endif
