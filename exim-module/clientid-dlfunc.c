@@ -153,13 +153,31 @@ static void log_decision(const struct clientid_exim_query *q, const struct clien
 	          ret != 0 ? " error=" : "", ret != 0 ? err : "");
 }
 
-/* The client id as Exim's variables hold it: both empty when none was
- * given. A type without a token cannot come from the CLIENTID patch; it is
- * passed on and refused by the grammar check. */
-static void query_client_id(struct clientid_exim_query *q, uschar *type, uschar *token)
+/* Where each function finds the login in its arguments (-1: not there).
+ * The client id comes as Exim's variables hold it: both empty when none was
+ * given; a type without a token cannot come from the CLIENTID patch, and is
+ * passed on to be refused by the grammar check. */
+static const struct {
+	int account, type, token, ip, tls;
+} query_args[] = {
+    [CLIENTID_EXIM_PRECHECK] = {-1, 0, 1, 2, 3},
+    [CLIENTID_EXIM_DECIDE] = {1, 2, 3, 4, 5},
+    [CLIENTID_EXIM_RECORD] = {0, 1, 2, 3, 4},
+};
+
+static struct clientid_exim_query query_from_args(enum clientid_exim_op op, uschar *argv[],
+                                                  const struct clientid_exim_options *opt)
 {
-	q->type = CS type;
-	q->token = CS token;
+	struct clientid_exim_query q = {
+	    .op = op,
+	    .config_path = opt->config_path,
+	    .account = query_args[op].account >= 0 ? CS argv[query_args[op].account] : NULL,
+	    .type = CS argv[query_args[op].type],
+	    .token = CS argv[query_args[op].token],
+	    .ip = CS argv[query_args[op].ip],
+	    .tls = clientid_exim_parse_tls(CS argv[query_args[op].tls]),
+	};
+	return q;
 }
 
 /* The refusal that clientid_precheck found, now that the SASL exchange and
@@ -214,13 +232,7 @@ int clientid_precheck(uschar **yield, int argc, uschar *argv[])
 	struct clientid_exim_options opt;
 	if (call_args(yield, "clientid_precheck", argc, argv, 4, &opt) != 0)
 		return DEFER;
-	struct clientid_exim_query q = {
-	    .op = CLIENTID_EXIM_PRECHECK,
-	    .config_path = opt.config_path,
-	    .ip = CS argv[2],
-	    .tls = clientid_exim_parse_tls(CS argv[3]),
-	};
-	query_client_id(&q, argv[0], argv[1]);
+	struct clientid_exim_query q = query_from_args(CLIENTID_EXIM_PRECHECK, argv, &opt);
 
 	struct clientid_verdict v;
 	char err[CLIENTID_ERRBUF_SIZE];
@@ -257,15 +269,8 @@ int clientid_decide(uschar **yield, int argc, uschar *argv[])
 		*yield = US "clientid: clientid_decide: the password result is neither yes nor no";
 		return DEFER;
 	}
-	struct clientid_exim_query q = {
-	    .op = CLIENTID_EXIM_DECIDE,
-	    .config_path = opt.config_path,
-	    .account = CS argv[1],
-	    .ip = CS argv[4],
-	    .tls = clientid_exim_parse_tls(CS argv[5]),
-	    .password_ok = password_ok,
-	};
-	query_client_id(&q, argv[2], argv[3]);
+	struct clientid_exim_query q = query_from_args(CLIENTID_EXIM_DECIDE, argv, &opt);
+	q.password_ok = password_ok;
 	if (opt.precheck_refused)
 		return precheck_refusal(yield, &q, start, opt.fail_delay_ms);
 
@@ -294,14 +299,7 @@ int clientid_record(uschar **yield, int argc, uschar *argv[])
 	struct clientid_exim_options opt;
 	if (call_args(yield, "clientid_record", argc, argv, 5, &opt) != 0)
 		return DEFER;
-	struct clientid_exim_query q = {
-	    .op = CLIENTID_EXIM_RECORD,
-	    .config_path = opt.config_path,
-	    .account = CS argv[0],
-	    .ip = CS argv[3],
-	    .tls = clientid_exim_parse_tls(CS argv[4]),
-	};
-	query_client_id(&q, argv[1], argv[2]);
+	struct clientid_exim_query q = query_from_args(CLIENTID_EXIM_RECORD, argv, &opt);
 	if (opt.precheck_refused) {
 		/* Blocked, revoked or locked out: the one refusal it makes. */
 		return precheck_refusal(yield, &q, start, opt.fail_delay_ms);
