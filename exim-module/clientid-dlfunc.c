@@ -51,6 +51,7 @@
 #include <time.h>
 
 #include "clientid-exim.h"
+#include "clientid-options.h"
 #include "clientid-fp.h"
 #include "clientid-policy.h"
 #include "clientid.h"
@@ -63,116 +64,20 @@
 
 #define CLIENTID_EXPORT __attribute__((visibility("default")))
 
-#define CLIENTID_FAIL_DELAY_DEFAULT_MS 1000u
-#define CLIENTID_FAIL_DELAY_MAX_MS     60000u
-
 CLIENTID_EXPORT int clientid_precheck(uschar **yield, int argc, uschar *argv[]);
 CLIENTID_EXPORT int clientid_decide(uschar **yield, int argc, uschar *argv[]);
 CLIENTID_EXPORT int clientid_record(uschar **yield, int argc, uschar *argv[]);
 CLIENTID_EXPORT int clientid_preload(uschar **yield, int argc, uschar *argv[]);
 CLIENTID_EXPORT int clientid_fingerprint(uschar **yield, int argc, uschar *argv[]);
 
-struct options {
-	const char *config_path;
-	unsigned fail_delay_ms;
-	int precheck_refused; /* precheck=yes */
-	char config_buf[CLIENTID_PATH_MAX];
-};
-
-/* Exim's ${dlfunc} reads at most 8 arguments and finds their number by a
- * NULL after the last, which is missing when all 8 are given. */
-#define CLIENTID_DLFUNC_MAX_ARGS 7
-
-/* Returns 1 for yes/true/1, 0 for no/false/0/"", -1 for anything else. */
-static int parse_bool(const char *s)
+/* Reads the options from argv[first] on; NULL or the error in Exim's memory. */
+static uschar *parse_options(int argc, uschar *argv[], int first,
+                             struct clientid_exim_options *opt_r)
 {
-	if (s[0] == '\0' || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0 ||
-	    strcasecmp(s, "false") == 0)
-		return 0;
-	if (strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0)
-		return 1;
-	return -1;
-}
-
-/* $tls_in_cipher and friends: any other non-empty text means TLS. */
-static int parse_tls(const char *s)
-{
-	return parse_bool(s) != 0;
-}
-
-/* "250ms", "2s", "0": milliseconds into *ms_r. Returns 0 or -1. */
-static int parse_delay(const char *s, unsigned *ms_r)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (end == s || errno != 0 || s[0] == '-')
-		return -1;
-	if (strcmp(end, "s") == 0)
-		v *= 1000;
-	else if (strcmp(end, "ms") != 0 && end[0] != '\0')
-		return -1;
-	if (v > CLIENTID_FAIL_DELAY_MAX_MS)
-		return -1;
-	*ms_r = (unsigned)v;
-	return 0;
-}
-
-/* Applies one name=value option. Returns NULL or an error text. */
-static uschar *parse_option(const char *arg, size_t len, struct options *opt_r)
-{
-	if (len > 7 && strncmp(arg, "config=", 7) == 0) {
-		if (len - 7 >= sizeof(opt_r->config_buf))
-			return US "config= path too long";
-		memcpy(opt_r->config_buf, arg + 7, len - 7);
-		opt_r->config_buf[len - 7] = '\0';
-		opt_r->config_path = opt_r->config_buf;
+	char err[CLIENTID_ERRBUF_SIZE];
+	if (clientid_exim_options_parse(argc, (const char *const *)argv, first, opt_r, err) == 0)
 		return NULL;
-	}
-	if (len > 11 && strncmp(arg, "fail_delay=", 11) == 0) {
-		char buf[16];
-		if (len - 11 >= sizeof(buf))
-			return US "bad fail_delay";
-		memcpy(buf, arg + 11, len - 11);
-		buf[len - 11] = '\0';
-		if (parse_delay(buf, &opt_r->fail_delay_ms) != 0)
-			return string_sprintf("bad fail_delay \"%s\"", buf);
-		return NULL;
-	}
-	if (len >= 9 && strncmp(arg, "precheck=", 9) == 0) {
-		/* What acl_smtp_auth kept from clientid_precheck; "" when that
-		 * ACL is not in use. */
-		opt_r->precheck_refused = len == 12 && strncmp(arg + 9, "yes", 3) == 0;
-		return NULL;
-	}
-	return string_sprintf("unknown option \"%.*s\"", (int)(len > 40 ? 40 : len), arg);
-}
-
-/* Reads the options from argv[first]: each argument holds name=value words
- * separated by white space (so one argument can carry them all: ${dlfunc}
- * takes at most 8 arguments, and passes the 8th unreliably). Returns NULL
- * or an error text in Exim's memory. */
-static uschar *parse_options(int argc, uschar *argv[], int first, struct options *opt_r)
-{
-	/* Exim runs setuid root: whoever starts it must not choose the file. */
-	const char *env = secure_getenv("CLIENTID_CONFIG");
-	opt_r->config_path = env != NULL && env[0] != '\0' ? env : CLIENTID_EXIM_CONFIG_DEFAULT;
-	opt_r->fail_delay_ms = CLIENTID_FAIL_DELAY_DEFAULT_MS;
-	opt_r->precheck_refused = 0;
-	for (int i = first; i < argc; i++) {
-		const char *p = CS argv[i];
-		for (;;) {
-			p += strspn(p, " \t\r\n");
-			if (*p == '\0')
-				break;
-			size_t len = strcspn(p, " \t\r\n");
-			uschar *bad = parse_option(p, len, opt_r);
-			if (bad != NULL)
-				return bad;
-			p += len;
-		}
-	}
-	return NULL;
+	return string_sprintf("%s", err);
 }
 
 static uint64_t now_ms(void)
@@ -248,19 +153,39 @@ static void log_decision(const struct clientid_exim_query *q, const struct clien
 	          ret != 0 ? " error=" : "", ret != 0 ? err : "");
 }
 
-/* The client id as Exim's variables hold it: both empty when none was
- * given. A type without a token cannot come from the CLIENTID patch; it is
- * passed on and refused by the grammar check. */
-static void query_client_id(struct clientid_exim_query *q, uschar *type, uschar *token)
+/* Where each function finds the login in its arguments (-1: not there).
+ * The client id comes as Exim's variables hold it: both empty when none was
+ * given; a type without a token cannot come from the CLIENTID patch, and is
+ * passed on to be refused by the grammar check. */
+static const struct {
+	int account, type, token, ip, tls;
+} query_args[] = {
+    [CLIENTID_EXIM_PRECHECK] = {-1, 0, 1, 2, 3},
+    [CLIENTID_EXIM_DECIDE] = {1, 2, 3, 4, 5},
+    [CLIENTID_EXIM_RECORD] = {0, 1, 2, 3, 4},
+};
+
+static struct clientid_exim_query query_from_args(enum clientid_exim_op op, uschar *argv[],
+                                                  const struct clientid_exim_options *opt)
 {
-	q->type = CS type;
-	q->token = CS token;
+	struct clientid_exim_query q = {
+	    .op = op,
+	    .config_path = opt->config_path,
+	    .account = query_args[op].account >= 0 ? CS argv[query_args[op].account] : NULL,
+	    .type = CS argv[query_args[op].type],
+	    .token = CS argv[query_args[op].token],
+	    .ip = CS argv[query_args[op].ip],
+	    .tls = clientid_exim_parse_tls(CS argv[query_args[op].tls]),
+	};
+	return q;
 }
 
 /* The refusal that clientid_precheck found, now that the SASL exchange and
- * the password check are over. As before the exchange, nothing is
- * recorded: the precheck's own line names the device and the reason. */
-static void precheck_refusal(const struct clientid_exim_query *q)
+ * the password check are over: "no" after the fail delay. As before the
+ * exchange, nothing is recorded: the precheck's own line names the device
+ * and the reason. */
+static int precheck_refusal(uschar **yield, const struct clientid_exim_query *q, uint64_t start,
+                            unsigned delay_ms)
 {
 	char account[64 * 4 + 1];
 	log_escape(q->account != NULL ? q->account : "", account, sizeof(account));
@@ -268,34 +193,46 @@ static void precheck_refusal(const struct clientid_exim_query *q)
 	          "clientid: %s account=\"%s\" ip=%s verdict=deny refused_by=precheck "
 	          "(not recorded)",
 	          op_names[q->op], account, q->ip != NULL && q->ip[0] != '\0' ? q->ip : "-");
+	pad_until(start, delay_ms);
+	*yield = US "no";
+	return OK;
 }
 
-static int check_argc(uschar **yield, const char *fn, int argc, int fixed)
+/* The fixed arguments of fn are there and its options parse: 0, or -1 with
+ * the reason in *yield. */
+/* Asks the store about a login with an account, and logs the answer. Never
+ * asks about an account name that is not one. */
+static int ask_and_log(const struct clientid_exim_query *q, struct clientid_verdict *v,
+                       char err[CLIENTID_ERRBUF_SIZE])
 {
-	if (argc >= fixed)
+	int ret = clientid_exim_store_check(q, v, err);
+	if (ret == 0)
+		ret = clientid_exim_store_query(q, v, err);
+	log_decision(q, v, ret, err);
+	return ret;
+}
+
+static int call_args(uschar **yield, const char *fn, int argc, uschar *argv[], int fixed,
+                     struct clientid_exim_options *opt_r)
+{
+	if (argc < fixed) {
+		*yield = string_sprintf("clientid: %s needs at least %d arguments, got %d", fn,
+		                        fixed, argc);
+		return -1;
+	}
+	uschar *bad = parse_options(argc, argv, fixed, opt_r);
+	if (bad == NULL)
 		return 0;
-	*yield =
-	    string_sprintf("clientid: %s needs at least %d arguments, got %d", fn, fixed, argc);
+	*yield = string_sprintf("clientid: %s: %s", fn, bad);
 	return -1;
 }
 
 int clientid_precheck(uschar **yield, int argc, uschar *argv[])
 {
-	struct options opt;
-	uschar *bad;
-	if (check_argc(yield, "clientid_precheck", argc, 4) != 0)
+	struct clientid_exim_options opt;
+	if (call_args(yield, "clientid_precheck", argc, argv, 4, &opt) != 0)
 		return DEFER;
-	if ((bad = parse_options(argc, argv, 4, &opt)) != NULL) {
-		*yield = string_sprintf("clientid: clientid_precheck: %s", bad);
-		return DEFER;
-	}
-	struct clientid_exim_query q = {
-	    .op = CLIENTID_EXIM_PRECHECK,
-	    .config_path = opt.config_path,
-	    .ip = CS argv[2],
-	    .tls = parse_tls(CS argv[3]),
-	};
-	query_client_id(&q, argv[0], argv[1]);
+	struct clientid_exim_query q = query_from_args(CLIENTID_EXIM_PRECHECK, argv, &opt);
 
 	struct clientid_verdict v;
 	char err[CLIENTID_ERRBUF_SIZE];
@@ -323,50 +260,23 @@ int clientid_precheck(uschar **yield, int argc, uschar *argv[])
 int clientid_decide(uschar **yield, int argc, uschar *argv[])
 {
 	uint64_t start = now_ms();
-	struct options opt;
-	uschar *bad;
-	if (check_argc(yield, "clientid_decide", argc, 6) != 0)
+	struct clientid_exim_options opt;
+	if (call_args(yield, "clientid_decide", argc, argv, 6, &opt) != 0)
 		return DEFER;
-	if ((bad = parse_options(argc, argv, 6, &opt)) != NULL) {
-		*yield = string_sprintf("clientid: clientid_decide: %s", bad);
-		return DEFER;
-	}
-	int password_ok = parse_bool(CS argv[0]);
+	int password_ok = clientid_exim_parse_bool(CS argv[0]);
 	if (password_ok < 0) {
 		/* Never echo it: a misconfiguration could pass the password. */
 		*yield = US "clientid: clientid_decide: the password result is neither yes nor no";
 		return DEFER;
 	}
-	struct clientid_exim_query q = {
-	    .op = CLIENTID_EXIM_DECIDE,
-	    .config_path = opt.config_path,
-	    .account = CS argv[1],
-	    .ip = CS argv[4],
-	    .tls = parse_tls(CS argv[5]),
-	    .password_ok = password_ok,
-	};
-	query_client_id(&q, argv[2], argv[3]);
-
-	if (opt.precheck_refused) {
-		precheck_refusal(&q);
-		pad_until(start, opt.fail_delay_ms);
-		*yield = US "no";
-		return OK;
-	}
+	struct clientid_exim_query q = query_from_args(CLIENTID_EXIM_DECIDE, argv, &opt);
+	q.password_ok = password_ok;
+	if (opt.precheck_refused)
+		return precheck_refusal(yield, &q, start, opt.fail_delay_ms);
 
 	struct clientid_verdict v;
 	char err[CLIENTID_ERRBUF_SIZE];
-	int ret;
-	if (clientid_account_check(q.account) != 0) {
-		/* Nothing to record against; an empty or odd name is a failure. */
-		memset(&v, 0, sizeof(v));
-		v.decision = CLIENTID_DENY;
-		v.reason = CLIENTID_R_AUTH_FAILED;
-		ret = CLIENTID_E_INVAL;
-		snprintf(err, sizeof(err), "not a valid account name");
-	} else
-		ret = clientid_exim_store_query(&q, &v, err);
-	log_decision(&q, &v, ret, err);
+	(void)ask_and_log(&q, &v, err);
 
 	switch (v.decision) {
 	case CLIENTID_ALLOW:
@@ -386,42 +296,18 @@ int clientid_decide(uschar **yield, int argc, uschar *argv[])
 int clientid_record(uschar **yield, int argc, uschar *argv[])
 {
 	uint64_t start = now_ms();
-	struct options opt;
-	uschar *bad;
-	if (check_argc(yield, "clientid_record", argc, 5) != 0)
+	struct clientid_exim_options opt;
+	if (call_args(yield, "clientid_record", argc, argv, 5, &opt) != 0)
 		return DEFER;
-	if ((bad = parse_options(argc, argv, 5, &opt)) != NULL) {
-		*yield = string_sprintf("clientid: clientid_record: %s", bad);
-		return DEFER;
-	}
-	struct clientid_exim_query q = {
-	    .op = CLIENTID_EXIM_RECORD,
-	    .config_path = opt.config_path,
-	    .account = CS argv[0],
-	    .ip = CS argv[3],
-	    .tls = parse_tls(CS argv[4]),
-	};
-	query_client_id(&q, argv[1], argv[2]);
+	struct clientid_exim_query q = query_from_args(CLIENTID_EXIM_RECORD, argv, &opt);
 	if (opt.precheck_refused) {
 		/* Blocked, revoked or locked out: the one refusal it makes. */
-		precheck_refusal(&q);
-		pad_until(start, opt.fail_delay_ms);
-		*yield = US "no";
-		return OK;
+		return precheck_refusal(yield, &q, start, opt.fail_delay_ms);
 	}
 
 	struct clientid_verdict v;
 	char err[CLIENTID_ERRBUF_SIZE];
-	int ret;
-	if (clientid_account_check(q.account) != 0) {
-		memset(&v, 0, sizeof(v));
-		v.decision = CLIENTID_ALLOW;
-		v.reason = CLIENTID_R_STORE_ERROR;
-		ret = CLIENTID_E_INVAL;
-		snprintf(err, sizeof(err), "not a valid account name");
-	} else
-		ret = clientid_exim_store_query(&q, &v, err);
-	log_decision(&q, &v, ret, err);
+	(void)ask_and_log(&q, &v, err);
 	/* The login already happened: recording never refuses it. */
 	*yield = US "yes";
 	return OK;
@@ -435,10 +321,8 @@ int clientid_preload(uschar **yield, int argc, uschar *argv[])
 	if (done)
 		return OK;
 	done = 1;
-	struct options opt;
-	uschar *bad;
-	if (check_argc(yield, "clientid_preload", argc, 0) != 0 ||
-	    (bad = parse_options(argc, argv, 0, &opt)) != NULL) {
+	struct clientid_exim_options opt;
+	if (call_args(yield, "clientid_preload", argc, argv, 0, &opt) != 0) {
 		log_write(0, LOG_MAIN, "clientid: preload: bad arguments");
 		*yield = US "";
 		return OK;
@@ -452,14 +336,9 @@ int clientid_preload(uschar **yield, int argc, uschar *argv[])
 
 int clientid_fingerprint(uschar **yield, int argc, uschar *argv[])
 {
-	struct options opt;
-	uschar *bad;
-	if (check_argc(yield, "clientid_fingerprint", argc, 2) != 0)
+	struct clientid_exim_options opt;
+	if (call_args(yield, "clientid_fingerprint", argc, argv, 2, &opt) != 0)
 		return DEFER;
-	if ((bad = parse_options(argc, argv, 2, &opt)) != NULL) {
-		*yield = string_sprintf("clientid: clientid_fingerprint: %s", bad);
-		return DEFER;
-	}
 	char fp_short[CLIENTID_FP_SHORT_LEN + 1];
 	char err[CLIENTID_ERRBUF_SIZE];
 	int ret =

@@ -48,6 +48,13 @@ struct clientid_exim_query {
 int clientid_exim_store_query(const struct clientid_exim_query *q, struct clientid_verdict *v_r,
                               char *err_r);
 
+/* Whether q's account may be asked about: 0 when it is valid (or absent
+ * from a precheck), else CLIENTID_E_INVAL with *v_r and err_r as
+ * policydb_login_check_account() gives them (the module checks before it
+ * asks, and never asks about such a name). */
+int clientid_exim_store_check(const struct clientid_exim_query *q, struct clientid_verdict *v_r,
+                              char *err_r);
+
 /* The short fingerprint (CLIENTID_FP_SHORT_LEN hex digits and a NUL) of a
  * client id, with the site secret of the configuration at config_path.
  * Returns 1 with it in fp_short_r, 0 when type is NULL or "" (no client id;

@@ -11,47 +11,30 @@
 
 /* One handle per process, for the configuration it was made from. A
  * handle inherited across fork() is fine: policydb reopens the store when
- * getpid() changes and never touches the parent's environment. */
+ * getpid() changes and never touches the parent's environment. The
+ * configuration is kept apart from the handle: when the handle cannot be
+ * made (the secret unreadable), policydb_login() still answers by its
+ * [store] on_error. */
 static struct policydb *store_db;
+static struct clientid_config store_cfg;
+static int store_cfg_loaded;
 static char store_config_path[CLIENTID_PATH_MAX];
-
-static void verdict_fallback(struct clientid_verdict *v_r, enum clientid_decision decision,
-                             unsigned flags)
-{
-	memset(v_r, 0, sizeof(*v_r));
-	v_r->decision = decision;
-	v_r->reason = CLIENTID_R_STORE_ERROR;
-	v_r->flags = flags;
-}
-
-/* What [store] on_error asks for when the handle cannot even be made. The
- * configuration may be fine and only the secret unreadable; if it cannot
- * be read either, tempfail is the only safe answer. */
-static void verdict_on_init_error(const struct clientid_exim_query *q, struct clientid_verdict *v_r)
-{
-	struct clientid_config cfg;
-	char err[CLIENTID_ERRBUF_SIZE];
-	if (clientid_config_load(q->config_path, &cfg, err) == 0 &&
-	    cfg.store_on_error == CLIENTID_STORE_ERROR_ALLOW) {
-		if (q->op == CLIENTID_EXIM_DECIDE && !q->password_ok)
-			verdict_fallback(v_r, CLIENTID_DENY, CLIENTID_VF_FAIL_OPEN);
-		else
-			verdict_fallback(v_r, CLIENTID_ALLOW, CLIENTID_VF_FAIL_OPEN);
-		return;
-	}
-	verdict_fallback(v_r, CLIENTID_TEMPFAIL, 0);
-}
 
 static int store_handle(const char *config_path, char *err_r)
 {
 	if (store_db != NULL && strcmp(store_config_path, config_path) == 0)
 		return 0;
 	policydb_deinit(&store_db);
+	store_cfg_loaded = 0;
+	int ret = clientid_config_load(config_path, &store_cfg, err_r);
+	if (ret != 0)
+		return ret;
+	store_cfg_loaded = 1;
 	if (strlen(config_path) >= sizeof(store_config_path)) {
 		snprintf(err_r, CLIENTID_ERRBUF_SIZE, "configuration path too long");
 		return CLIENTID_E_INVAL;
 	}
-	int ret = policydb_init(config_path, 0, &store_db, err_r);
+	ret = policydb_init_loaded(&store_cfg, 0, &store_db, err_r);
 	if (ret != 0) {
 		store_db = NULL;
 		return ret;
@@ -97,69 +80,50 @@ int clientid_exim_store_fingerprint(const char *config_path, const char *type, c
 	return 1;
 }
 
+static const enum policydb_login_step op_steps[] = {
+    [CLIENTID_EXIM_PRECHECK] = POLICYDB_LOGIN_PRECHECK,
+    [CLIENTID_EXIM_DECIDE] = POLICYDB_LOGIN_VERIFIED,
+    [CLIENTID_EXIM_RECORD] = POLICYDB_LOGIN_RECORD,
+};
+
+/* The login as policydb_login() takes it; token is the caller's copy. */
+static struct policydb_login query_login(const struct clientid_exim_query *q, char *token)
+{
+	struct policydb_login login = {
+	    .step = op_steps[q->op],
+	    .account = q->account,
+	    .protocol = CLIENTID_PROTO_SMTP,
+	    .ip = q->ip,
+	    .tls = q->tls ? POLICYDB_TLS_YES : POLICYDB_TLS_NO,
+	    .type = q->type,
+	    .token = token,
+	};
+	if (q->op == CLIENTID_EXIM_DECIDE && !q->password_ok)
+		login.step = POLICYDB_LOGIN_FAILED;
+	return login;
+}
+
+int clientid_exim_store_check(const struct clientid_exim_query *q, struct clientid_verdict *v_r,
+                              char *err_r)
+{
+	struct policydb_login login = query_login(q, NULL);
+	return policydb_login_check_account(&login, v_r, err_r);
+}
+
 int clientid_exim_store_query(const struct clientid_exim_query *q, struct clientid_verdict *v_r,
                               char *err_r)
 {
 	err_r[0] = '\0';
+	/* A copy of the token that policydb_login() wipes: Exim's own strings
+	 * are not ours to write. One byte more than a token may hold, so that
+	 * an overlong one is refused as such, never cut. */
+	char token[CLIENTID_TOKEN_MAX + 2] = "";
+	if (q->token != NULL)
+		snprintf(token, sizeof(token), "%s", q->token);
+	struct policydb_login login = query_login(q, token);
 	int ret = store_handle(q->config_path, err_r);
-	if (ret != 0) {
-		verdict_on_init_error(q, v_r);
-		return ret;
-	}
-
-	struct clientid_attempt a = {
-	    .account = q->account,
-	    .protocol = CLIENTID_PROTO_SMTP,
-	    .tls = q->tls,
-	    .now = (uint64_t)time(NULL),
-	};
-	switch (q->op) {
-	case CLIENTID_EXIM_PRECHECK:
-		a.auth = CLIENTID_AUTH_PRECHECK;
-		break;
-	case CLIENTID_EXIM_DECIDE:
-		a.auth = q->password_ok ? CLIENTID_AUTH_SUCCESS : CLIENTID_AUTH_FAILURE;
-		break;
-	case CLIENTID_EXIM_RECORD:
-		a.auth = CLIENTID_AUTH_SUCCESS;
-		break;
-	}
-
-	if (q->ip != NULL && q->ip[0] != '\0' && clientid_ip_parse(q->ip, &a.ip) != 0) {
-		verdict_fallback(v_r, CLIENTID_DENY, 0);
-		snprintf(err_r, CLIENTID_ERRBUF_SIZE, "not an IP address");
-		return CLIENTID_E_INVAL;
-	}
-
-	/* The token is turned into its fingerprint here and goes no further. */
-	struct clientid_fp fp;
-	if (q->type != NULL && q->type[0] != '\0') {
-		const char *token = q->token != NULL ? q->token : "";
-		ret = policydb_fingerprint(store_db, q->type, strlen(q->type), token, strlen(token),
-		                           &fp);
-		if (ret != 0) {
-			verdict_fallback(v_r, CLIENTID_DENY, 0);
-			snprintf(err_r, CLIENTID_ERRBUF_SIZE, "client id: %s",
-			         clientid_strerror(ret));
-			return ret;
-		}
-		a.type = q->type;
-		a.fp = &fp;
-	}
-
-	switch (q->op) {
-	case CLIENTID_EXIM_PRECHECK:
-		ret = policydb_precheck(store_db, &a, v_r);
-		break;
-	case CLIENTID_EXIM_DECIDE:
-		ret = policydb_decide(store_db, &a, v_r);
-		break;
-	case CLIENTID_EXIM_RECORD:
-		ret = policydb_record(store_db, &a, v_r);
-		break;
-	}
-	memset(&fp, 0, sizeof(fp));
-	if (ret != 0)
-		snprintf(err_r, CLIENTID_ERRBUF_SIZE, "%s", policydb_last_error(store_db));
+	ret = policydb_login(ret == 0 ? store_db : NULL, store_cfg_loaded ? &store_cfg : NULL,
+	                     &login, (uint64_t)time(NULL), v_r, err_r);
+	explicit_bzero(token, sizeof(token));
 	return ret;
 }

@@ -1,7 +1,8 @@
 /* The storage backend interface: a transactional table store, small enough
  * that a Redis backend can implement it later without touching callers.
- * Internal to policy-db/. The LMDB backend (lmdb.c) is the only file that
- * includes <lmdb.h>.
+ * Internal to policy-db/. The LMDB backend (lmdb.c, lmdb-env.c and their
+ * lmdb-private.h) is the only code that includes <lmdb.h>; backends.c maps
+ * [store] backend to an implementation.
  *
  * Tables are either durable (every write commit is synced before it returns)
  * or routine (commits may skip the fsync; the backend may discard them after
@@ -15,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clientid-config.h"
 #include "clientid.h"
 
 enum policydb_table {
@@ -129,6 +131,10 @@ struct policydb_backend {
 };
 
 extern const struct policydb_backend policydb_backend_lmdb;
+
+/* The backend that [store] backend names (backends.c), or NULL when this
+ * build has none by that name. Static: never freed. */
+const struct policydb_backend *pdb_backend_find(enum clientid_store_backend which);
 
 /* How many times this process allocated the routine map's pages on disk
  * (posix_fallocate): at creation and growth only, not at every open. For

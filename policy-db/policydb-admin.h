@@ -104,10 +104,6 @@ int policydb_device_accounts(struct policydb *db, const struct clientid_fp *fp,
 typedef int policydb_event_fn(void *ctx, const struct clientid_event *ev);
 int policydb_events(struct policydb *db, uint64_t since, policydb_event_fn *fn, void *ctx);
 
-/* Renders an event as one JSON object (no newline) into buf. Returns the
- * length, or CLIENTID_E_NOMEM when it does not fit. */
-int policydb_event_json(const struct clientid_event *ev, char *buf, size_t size);
-
 struct policydb_stats {
 	uint64_t devices, trusted, pending, blocked; /* durable device records */
 	uint64_t accounts;                           /* accounts with a durable device */

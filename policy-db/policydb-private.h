@@ -23,7 +23,25 @@ struct policydb {
 	void *be;  /* NULL until opened */
 	pid_t pid; /* the process that opened be */
 	char err[CLIENTID_ERRBUF_SIZE];
+	/* Alerts of the transaction being run, started after its commit. */
+	struct clientid_event pending_alerts[CLIENTID_OUTCOME_EVENTS_MAX];
+	unsigned n_pending_alerts;
 };
+
+/* Little-endian integers, as every record stores them. */
+static inline void pdb_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t pdb_get32(const void *v)
+{
+	const uint8_t *p = v;
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 
 /* Key sizes. */
 #define PDB_FP_ROUTINE   16 /* bytes of the fingerprint in routine keys */
@@ -92,7 +110,58 @@ int pdb_with_txn(struct policydb *db, unsigned flags, pdb_txn_fn *fn, void *ctx)
  * pdb_alerts_run() after the commit. */
 int pdb_event_append(struct policydb *db, void *txn, struct clientid_event *ev);
 
-/* Starts alert_command for an event, detached. */
+/* Starts alert_command for an event, detached (alert.c). */
 void pdb_alert_spawn(struct policydb *db, const struct clientid_event *ev);
+
+/* JSON helpers that event-json.c and export.c share: add a string or an
+ * integer member to o (json-c's object; the value is copied). */
+struct json_object;
+void pdb_json_add_str(struct json_object *o, const char *key, const char *val);
+void pdb_json_add_int(struct json_object *o, const char *key, int64_t val);
+
+/* --- shared by the admin library (admin*.c, maintain.c, export.c) --- */
+
+/* 0, or CLIENTID_E_INVAL with db->err naming the bad account name. */
+int pdb_check_account(struct policydb *db, const char *account);
+
+/* Appends an admin event inside txn; account, fp, type and ip may be NULL. */
+int pdb_admin_event_ip(struct policydb *db, void *txn, enum clientid_admin_action action,
+                       const char *account, const struct clientid_fp *fp, const char *type,
+                       const struct clientid_ip *ip, uint64_t now);
+int pdb_admin_event(struct policydb *db, void *txn, enum clientid_admin_action action,
+                    const char *account, const struct clientid_fp *fp, const char *type,
+                    uint64_t now);
+
+/* Adds the routine trace of info's device on info's account, if any:
+ * sets info->touched and the routine fields of info->device. Returns 0 or a
+ * negative code. */
+/* For the trace at key (PDB_T_TOUCH: fp[16] account): how many durable
+ * devices of its account share its 16 fingerprint bytes (0, 1, or 2 for
+ * more). Returns 0 or a negative code. */
+int pdb_trace_has_device(struct policydb *db, void *txn, const void *key, size_t klen,
+                         unsigned *matches_r);
+
+struct policydb_device_info;
+
+/* A durable device record (PDB_T_DEVICES key and value) as *info_r, with
+ * its routine trace: info_r->account points to account, which the caller
+ * provides. Returns 0, CLIENTID_E_STORE_CORRUPT or another negative code. */
+int pdb_device_info_load(struct policydb *db, void *txn, const void *key, size_t klen,
+                         const void *val, size_t vlen, char account[CLIENTID_ACCOUNT_MAX + 1],
+                         struct policydb_device_info *info_r);
+
+/* A walk over durable device records (PDB_T_DEVICES) that calls fn with
+ * each as loaded by pdb_device_info_load(): pass pdb_device_walk_cb and a
+ * struct pdb_device_walk to db->ops->scan(). */
+typedef int pdb_device_fn(void *ctx, const struct policydb_device_info *info);
+struct pdb_device_walk {
+	struct policydb *db;
+	void *txn;
+	pdb_device_fn *fn;
+	void *ctx;
+};
+int pdb_device_walk_cb(void *walk, const void *key, size_t klen, const void *val, size_t vlen);
+
+int pdb_fill_touch(struct policydb *db, void *txn, struct policydb_device_info *info);
 
 #endif

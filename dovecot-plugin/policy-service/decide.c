@@ -1,18 +1,19 @@
 /* The adapter between the policy service and policy-db: the only file of
  * the service that calls policydb_*(). */
-#include "decide.h"
+#include "lib.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "policydb.h"
+#include "decide.h"
 
 struct policy_service_store {
 	struct policydb *db;
 };
 
 int policy_service_store_init(const struct clientid_config *cfg,
+                              const struct clientid_secret *secret,
                               struct policy_service_store **store_r, char *err_r)
 {
 	struct policy_service_store *store = calloc(1, sizeof(*store));
@@ -22,9 +23,7 @@ int policy_service_store_init(const struct clientid_config *cfg,
 		snprintf(err_r, CLIENTID_ERRBUF_SIZE, "%s", clientid_strerror(CLIENTID_E_NOMEM));
 		return CLIENTID_E_NOMEM;
 	}
-	/* the service fingerprints tokens itself, at once, and passes only
-	   fingerprints; the store never needs the secret */
-	ret = policydb_init_config(cfg, NULL, POLICYDB_NO_SECRET, &store->db, err_r);
+	ret = policydb_init_config(cfg, secret, 0, &store->db, err_r);
 	if (ret != 0) {
 		free(store);
 		return ret;
@@ -42,43 +41,33 @@ void policy_service_store_deinit(struct policy_service_store **store)
 	*store = NULL;
 }
 
-int policy_service_decide(struct policy_service_store *store,
-                          const struct policy_service_request *req, uint64_t now,
-                          struct clientid_verdict *verdict_r, char *err_r)
+void policy_service_prepare(struct policy_service_store *store, struct policy_service_request *r)
 {
-	struct clientid_attempt a;
-	int ret;
+	struct policydb_login *login = &r->login;
+	char err[CLIENTID_ERRBUF_SIZE];
+	int half = login->type == NULL || login->type[0] == '\0';
 
-	memset(&a, 0, sizeof(a));
-	a.account = req->account[0] != '\0' ? req->account : NULL;
-	a.protocol = req->protocol;
-	a.ip = req->ip;
-	a.tls = req->tls;
-	a.now = now;
-	a.no_learn = req->no_learn;
-	if (req->have_clientid) {
-		a.type = req->type;
-		a.fp = &req->fp;
-	}
-	switch (req->step) {
-	case POLICY_SERVICE_PRECHECK:
-		a.auth = CLIENTID_AUTH_PRECHECK;
-		/* The core leaves what only the decision after the password
-		   can tell (a walk through accounts, a device without an
-		   account) to that decision. */
-		ret = policydb_precheck(store->db, &a, verdict_r);
-		break;
-	case POLICY_SERVICE_VERIFIED:
-		a.auth = CLIENTID_AUTH_SUCCESS;
-		ret = policydb_decide(store->db, &a, verdict_r);
-		break;
-	case POLICY_SERVICE_FAILED:
-	default:
-		a.auth = CLIENTID_AUTH_FAILURE;
-		ret = policydb_decide(store->db, &a, verdict_r);
-		break;
-	}
-	if (ret != 0)
-		snprintf(err_r, CLIENTID_ERRBUF_SIZE, "%s", policydb_last_error(store->db));
-	return ret;
+	if (login->prepared)
+		return;
+	/* Dovecot's fields were checked on their way here (the login plugin
+	   forwards only valid client ids): drop what does not parse */
+	login->flags |= POLICYDB_LOGIN_LENIENT;
+	(void)policydb_login_prepare(store->db, login, err);
+	if ((login->dropped & POLICYDB_DROPPED_IP) != 0)
+		i_warning("clientid-policy: ignoring unparsable remote address");
+	if ((login->dropped & POLICYDB_DROPPED_CLIENTID) == 0)
+		return;
+	if (login->clientid_error != 0)
+		i_warning("clientid-policy: account=%s: ignoring the client id: %s", r->account,
+		          clientid_strerror(login->clientid_error));
+	else
+		i_warning("clientid-policy: account=%s: ignoring a client id without %s",
+		          r->account, half ? "type" : "token");
+}
+
+int policy_service_decide(struct policy_service_store *store, struct policy_service_request *r,
+                          uint64_t now, struct clientid_verdict *verdict_r, char *err_r)
+{
+	policy_service_prepare(store, r);
+	return policydb_login(store->db, NULL, &r->login, now, verdict_r, err_r);
 }

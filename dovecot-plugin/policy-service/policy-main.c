@@ -16,7 +16,6 @@
 #include "buffer.h"
 #include "ioloop.h"
 #include "istream.h"
-#include "json-parser.h"
 #include "master-service.h"
 #include "http-server.h"
 #include "http-request.h"
@@ -33,48 +32,11 @@
 #include "clientid-fp.h"
 #include "clientid-policy.h"
 #include "decide.h"
+#include "policy-body.h"
 
 /* Dovecot's request is a few hundred bytes; anything this big is not it. */
 #define POLICY_BODY_MAX    16384
 #define POLICY_API_KEY_MAX 256
-
-/* The JSON keys the service reads. Nested keys are written "a/b", as in
- * auth_policy_request_attributes. */
-#define KEY_ACCOUNT "account"
-#define KEY_LOGIN   "login"
-#define KEY_REMOTE  "remote"
-#define KEY_PROTO   "protocol"
-#define KEY_TYPE    "clientid/type"
-#define KEY_TOKEN   "clientid/token"
-#define KEY_PHASE   "clientid/phase"
-#define KEY_TLS     "tls"
-#define KEY_SUCCESS "success"
-#define KEY_REJECT  "policy_reject"
-
-/* The value of KEY_PHASE once a passdb has run (passdb override_fields). */
-#define PHASE_VERIFIED "verified"
-/* The passdb field that carries it into KEY_PHASE. */
-#define KEY_PHASE_FIELD "clientid_phase"
-
-enum policy_command {
-	POLICY_CMD_ALLOW,
-	POLICY_CMD_REPORT,
-};
-
-/* What the body said. Strings point into the json values copied here, so
- * the parser's buffer can go. token is wiped as soon as it is fingerprinted. */
-struct policy_body {
-	char account[CLIENTID_ACCOUNT_MAX + 2]; /* +1 so that too long shows */
-	char login[CLIENTID_ACCOUNT_MAX + 2];
-	char remote[CLIENTID_IP_STR_MAX + 1];
-	char protocol[32];
-	char type[CLIENTID_TYPE_MAX + 2];
-	char token[CLIENTID_TOKEN_MAX + 2];
-	size_t type_len, token_len;
-	int have_account, have_login, have_type, have_token, have_phase;
-	int phase_verified;
-	int tls, success, policy_reject;
-};
 
 struct policy_client {
 	struct http_server_connection *http_conn;
@@ -93,200 +55,8 @@ static const char *policy_api_key_path = NULL;
 static bool policy_after_auth_only = FALSE;
 static char policy_api_key[POLICY_API_KEY_MAX + 1];
 static struct clientid_config policy_cfg;
-static struct clientid_secret policy_secret;
 static struct policy_service_store *policy_store;
 static struct http_server *policy_http;
-
-/* ------------------------------------------------------------------------
- * The request body */
-
-static void policy_copy(char *dst, size_t dst_size, const char *src, size_t *len_r)
-{
-	size_t len = strlen(src);
-
-	/* one byte more than the field may hold is kept, so that an
-	   overlong value is seen as such and refused, never cut */
-	if (len > dst_size - 1)
-		len = dst_size - 1;
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-	if (len_r != NULL)
-		*len_r = len;
-}
-
-static void policy_body_set(struct policy_body *b, const char *key, enum json_type type,
-                            const char *value)
-{
-	bool is_true = type == JSON_TYPE_TRUE;
-
-	if (strcmp(key, KEY_TLS) == 0) {
-		b->tls = is_true;
-		return;
-	}
-	if (strcmp(key, KEY_SUCCESS) == 0) {
-		b->success = is_true;
-		return;
-	}
-	if (strcmp(key, KEY_REJECT) == 0) {
-		b->policy_reject = is_true;
-		return;
-	}
-	if (type != JSON_TYPE_STRING)
-		return;
-	if (strcmp(key, KEY_ACCOUNT) == 0) {
-		policy_copy(b->account, sizeof(b->account), value, NULL);
-		b->have_account = value[0] != '\0';
-	} else if (strcmp(key, KEY_LOGIN) == 0) {
-		policy_copy(b->login, sizeof(b->login), value, NULL);
-		b->have_login = value[0] != '\0';
-	} else if (strcmp(key, KEY_REMOTE) == 0) {
-		policy_copy(b->remote, sizeof(b->remote), value, NULL);
-	} else if (strcmp(key, KEY_PROTO) == 0) {
-		policy_copy(b->protocol, sizeof(b->protocol), value, NULL);
-	} else if (strcmp(key, KEY_TYPE) == 0) {
-		policy_copy(b->type, sizeof(b->type), value, &b->type_len);
-		b->have_type = value[0] != '\0';
-	} else if (strcmp(key, KEY_TOKEN) == 0) {
-		policy_copy(b->token, sizeof(b->token), value, &b->token_len);
-		b->have_token = value[0] != '\0';
-	} else if (strcmp(key, KEY_PHASE) == 0) {
-		b->have_phase = 1;
-		b->phase_verified = strcmp(value, PHASE_VERIFIED) == 0;
-	}
-}
-
-/* Parses Dovecot's JSON object: string, number and boolean members at the top
- * level and one level down ("clientid": {"type": ...}). Returns 0, or -1 with
- * error_r for a body that is not such an object. */
-static int policy_body_parse(const buffer_t *data, struct policy_body *b, const char **error_r)
-{
-	struct istream *input = i_stream_create_from_data(data->data, data->used);
-	struct json_parser *parser = json_parser_init(input);
-	enum json_type type;
-	const char *value, *error;
-	char outer[64] = "", key[160] = "";
-	unsigned depth = 0, arrays = 0;
-	int ret;
-
-	i_zero(b);
-	while ((ret = json_parse_next(parser, &type, &value)) > 0) {
-		switch (type) {
-		case JSON_TYPE_OBJECT_KEY:
-			if (depth == 0)
-				i_snprintf(key, sizeof(key), "%s", value);
-			else
-				i_snprintf(key, sizeof(key), "%s/%s", outer, value);
-			break;
-		case JSON_TYPE_OBJECT:
-			if (depth == 0)
-				i_snprintf(outer, sizeof(outer), "%s", key);
-			depth++;
-			break;
-		case JSON_TYPE_OBJECT_END:
-			if (depth > 0)
-				depth--;
-			break;
-		case JSON_TYPE_ARRAY:
-			/* Dovecot sends none; what is inside is ignored */
-			arrays++;
-			break;
-		case JSON_TYPE_ARRAY_END:
-			if (arrays > 0)
-				arrays--;
-			break;
-		default:
-			if (depth <= 1 && arrays == 0)
-				policy_body_set(b, key, type, value);
-			break;
-		}
-	}
-	ret = json_parser_deinit(&parser, &error);
-	i_stream_unref(&input);
-	if (ret < 0) {
-		*error_r = t_strdup_printf("invalid JSON: %s", error);
-		return -1;
-	}
-	return 0;
-}
-
-static enum clientid_protocol policy_protocol(const char *name)
-{
-	if (name[0] == '\0')
-		return CLIENTID_PROTO_NONE;
-	if (strcmp(name, "imap") == 0)
-		return CLIENTID_PROTO_IMAP;
-	if (strcmp(name, "smtp") == 0 || strcmp(name, "submission") == 0)
-		return CLIENTID_PROTO_SMTP;
-	return CLIENTID_PROTO_OTHER;
-}
-
-/* Turns the body into an attempt: the token becomes a fingerprint and is
- * wiped. Returns 0, or -1 with error_r for a request the service cannot
- * decide (no account after authentication, no phase). A malformed client id, which
- * the login plugin never forwards, is logged and treated as none. */
-static int policy_body_to_request(struct policy_body *b, enum policy_command command,
-                                  struct policy_service_request *r, const char **error_r)
-{
-	const char *account = b->have_account ? b->account : b->login;
-	int err;
-
-	i_zero(r);
-	if (command == POLICY_CMD_REPORT) {
-		r->step = POLICY_SERVICE_FAILED;
-	} else if (b->have_phase) {
-		r->step = b->phase_verified ? POLICY_SERVICE_VERIFIED : POLICY_SERVICE_PRECHECK;
-	} else if (policy_after_auth_only) {
-		r->step = POLICY_SERVICE_VERIFIED;
-	} else {
-		/* Dovecot checks before auth by default, and taking that
-		   request for a verified password would trust devices on a
-		   wrong one */
-		*error_r = "no " KEY_PHASE " in the request, so a request before the password "
-		           "check cannot be told from one after it: add "
-		           "clientid/phase=%{passdb:" KEY_PHASE_FIELD "} to "
-		           "auth_policy_request_attributes (and override_fields to every "
-		           "passdb), or set auth_policy_check_before_auth = no and start "
-		           "the service with -a";
-		safe_memset(b->token, 0, sizeof(b->token));
-		return -1;
-	}
-
-	if (r->step != POLICY_SERVICE_PRECHECK || account[0] != '\0') {
-		if (clientid_account_check(account) != 0) {
-			*error_r = account[0] == '\0' ? "no account in the request (is "
-			                                "account=%{user} in "
-			                                "auth_policy_request_attributes?)"
-			                              : "invalid account name";
-			safe_memset(b->token, 0, sizeof(b->token));
-			return -1;
-		}
-		i_snprintf(r->account, sizeof(r->account), "%s", account);
-	}
-	r->protocol = policy_protocol(b->protocol);
-	if (b->remote[0] != '\0' && clientid_ip_parse(b->remote, &r->ip) != 0)
-		i_warning("clientid-policy: ignoring unparsable remote address");
-	/* The login plugin forwards a client id only from a connection it
-	   counts as TLS, also when a trusted proxy terminated the TLS, where
-	   Dovecot's own "tls" is false. */
-	r->tls = b->tls || (b->have_type && b->have_token);
-
-	if (b->have_type && b->have_token) {
-		err = clientid_fp_compute(&policy_secret, b->type, b->type_len, b->token,
-		                          b->token_len, &r->fp);
-		if (err == 0) {
-			r->have_clientid = 1;
-			i_snprintf(r->type, sizeof(r->type), "%s", b->type);
-		} else {
-			i_warning("clientid-policy: account=%s: ignoring the client id: %s",
-			          r->account, clientid_strerror(err));
-		}
-	} else if (b->have_type || b->have_token) {
-		i_warning("clientid-policy: account=%s: ignoring a client id without %s",
-		          r->account, b->have_type ? "token" : "type");
-	}
-	safe_memset(b->token, 0, sizeof(b->token));
-	return 0;
-}
 
 /* ------------------------------------------------------------------------
  * -a misuse: with auth_policy_check_before_auth = yes left on, -a takes the
@@ -300,26 +70,32 @@ static int policy_body_to_request(struct policy_body *b, enum policy_command com
 
 struct policy_a_allow {
 	time_t time; /* 0: free */
-	struct policy_service_request r;
+	char account[CLIENTID_ACCOUNT_MAX + 1];
+	int have_fp;
+	struct clientid_fp fp;
+	struct clientid_ip ip;
 };
 
 static struct policy_a_allow policy_a_pending[POLICY_A_PENDING];
 static unsigned int policy_a_next;
 static bool policy_a_misused = FALSE;
 
-static bool policy_a_same(const struct policy_service_request *a,
-                          const struct policy_service_request *b)
+/* Same account, device and address: r is prepared (policy_service_prepare()). */
+static bool policy_a_same(const struct policy_a_allow *e, const struct policy_service_request *r)
 {
-	return strcmp(a->account, b->account) == 0 && a->have_clientid == b->have_clientid &&
-	       (!a->have_clientid || memcmp(&a->fp, &b->fp, sizeof(a->fp)) == 0) &&
-	       memcmp(&a->ip, &b->ip, sizeof(a->ip)) == 0;
+	return strcmp(e->account, r->account) == 0 && e->have_fp == r->login.have_fp &&
+	       (!e->have_fp || memcmp(&e->fp, &r->login.fp, sizeof(e->fp)) == 0) &&
+	       memcmp(&e->ip, &r->login.ip_parsed, sizeof(e->ip)) == 0;
 }
 
 static void policy_a_remember(const struct policy_service_request *r)
 {
 	struct policy_a_allow *e = &policy_a_pending[policy_a_next++ % POLICY_A_PENDING];
 	e->time = ioloop_time;
-	e->r = *r;
+	i_snprintf(e->account, sizeof(e->account), "%s", r->account);
+	e->have_fp = r->login.have_fp;
+	e->fp = r->login.fp;
+	e->ip = r->login.ip_parsed;
 }
 
 /* Takes the allow that waits for r's report: TRUE when there was one. */
@@ -328,7 +104,7 @@ static bool policy_a_take(const struct policy_service_request *r)
 	for (unsigned int i = 0; i < POLICY_A_PENDING; i++) {
 		struct policy_a_allow *e = &policy_a_pending[i];
 		if (e->time != 0 && ioloop_time - e->time <= POLICY_A_PENDING_SECS &&
-		    policy_a_same(&e->r, r)) {
+		    policy_a_same(e, r)) {
 			e->time = 0;
 			return TRUE;
 		}
@@ -364,15 +140,17 @@ static void policy_respond(struct http_server_request *req, int status)
 	http_server_response_submit(resp);
 }
 
-static const char *policy_step_name(enum policy_service_step step)
+static const char *policy_step_name(enum policydb_login_step step)
 {
 	switch (step) {
-	case POLICY_SERVICE_PRECHECK:
+	case POLICYDB_LOGIN_PRECHECK:
 		return "precheck";
-	case POLICY_SERVICE_VERIFIED:
+	case POLICYDB_LOGIN_VERIFIED:
 		return "verified";
-	case POLICY_SERVICE_FAILED:
+	case POLICYDB_LOGIN_FAILED:
 		return "failed";
+	case POLICYDB_LOGIN_RECORD:
+		return "record";
 	}
 	return "?";
 }
@@ -384,16 +162,16 @@ static void policy_log_decision(const struct policy_service_request *r,
 	char ip[CLIENTID_IP_STR_MAX], observed[CLIENTID_OBSERVED_TEXT_MAX];
 	const char *mode = clientid_mode_name(v->mode);
 
-	if (r->have_clientid)
-		clientid_fp_short(&r->fp, fp_short);
-	clientid_ip_format(&r->ip, ip);
+	if (r->login.have_fp)
+		clientid_fp_short(&r->login.fp, fp_short);
+	clientid_ip_format(&r->login.ip_parsed, ip);
 	i_info("clientid-policy: account=%s fp=%s type=%s ip=%s proto=%s step=%s "
 	       "verdict=%s reason=%s mode=%s%s%s answer=%d",
-	       r->account[0] != '\0' ? r->account : "-", fp_short, r->have_clientid ? r->type : "-",
-	       ip[0] != '\0' ? ip : "-", clientid_protocol_name(r->protocol),
-	       policy_step_name(r->step), clientid_decision_name(v->decision),
-	       clientid_reason_name(v->reason), mode != NULL ? mode : "?",
-	       clientid_verdict_observed(v, observed),
+	       r->account[0] != '\0' ? r->account : "-", fp_short,
+	       r->login.have_fp ? r->login.type : "-", ip[0] != '\0' ? ip : "-",
+	       clientid_protocol_name(r->login.protocol), policy_step_name(r->login.step),
+	       clientid_decision_name(v->decision), clientid_reason_name(v->reason),
+	       mode != NULL ? mode : "?", clientid_verdict_observed(v, observed),
 	       (v->flags & CLIENTID_VF_NEW_DEVICE) != 0 ? " new_device" : "", status);
 }
 
@@ -411,7 +189,7 @@ static void policy_handle_body(struct policy_request *preq)
 	int status, ret;
 	bool via_a;
 
-	ret = policy_body_parse(preq->body, &b, &error);
+	ret = policy_body_parse(preq->body->data, preq->body->used, &b, &error);
 	/* the body held the raw token */
 	safe_memset(buffer_get_modifiable_data(preq->body, NULL), 0, preq->body->used);
 	if (ret < 0) {
@@ -434,28 +212,35 @@ static void policy_handle_body(struct policy_request *preq)
 		/* a success was decided and recorded at command=allow after
 		   auth; a policy refusal was recorded by the allow that
 		   refused it. Only password failures are left to count. */
-		if (via_a && policy_body_to_request(&b, preq->command, &r, &error) == 0)
+		if (via_a && policy_body_to_request(&b, preq->command, policy_after_auth_only, &r,
+		                                    &error) == 0) {
+			policy_service_prepare(policy_store, &r);
 			policy_a_report(&r, TRUE);
+		}
 		safe_memset(b.token, 0, sizeof(b.token));
 		policy_respond(req, 0);
 		return;
 	}
-	if (policy_body_to_request(&b, preq->command, &r, &error) < 0) {
+	if (policy_body_to_request(&b, preq->command, policy_after_auth_only, &r, &error) < 0) {
 		i_error("clientid-policy: cannot decide: %s", error);
-		status = policy_cfg.store_on_error == CLIENTID_STORE_ERROR_ALLOW ? 0 : -1;
-		policy_respond(req, status);
+		/* as if the store could not be asked, before any password
+		   outcome is known */
+		policydb_login_fallback(&policy_cfg, POLICYDB_LOGIN_PRECHECK, &v);
+		policy_respond(req, v.decision == CLIENTID_ALLOW ? 0 : -1);
 		return;
 	}
+	policy_service_prepare(policy_store, &r);
 
 	if (via_a && preq->command == POLICY_CMD_REPORT) {
 		policy_a_report(&r, FALSE);
 	} else if (via_a) {
-		r.no_learn = policy_a_misused ? 1 : 0;
+		r.login.no_learn = policy_a_misused ? 1 : 0;
 		policy_a_remember(&r);
 	}
 
 	ret = policy_service_decide(policy_store, &r, (uint64_t)ioloop_time, &v, err);
-	if (r.no_learn && v.mode == CLIENTID_MODE_LEARN && v.reason == CLIENTID_R_UNKNOWN_DEVICE)
+	if (r.login.no_learn && v.mode == CLIENTID_MODE_LEARN &&
+	    v.reason == CLIENTID_R_UNKNOWN_DEVICE)
 		i_error("clientid-policy: account=%s: device not learned: -a is misused (see "
 		        "the error above)",
 		        r.account);
@@ -494,42 +279,6 @@ static void policy_payload_done(struct policy_request *preq)
 	T_END;
 }
 
-/* 1 when the query holds command=<name>, else 0. */
-static int policy_query_command(const char *enc_query, enum policy_command *command_r)
-{
-	const char *const *args;
-
-	if (enc_query == NULL)
-		return 0;
-	for (args = t_strsplit(enc_query, "&"); *args != NULL; args++) {
-		if (strcmp(*args, "command=allow") == 0) {
-			*command_r = POLICY_CMD_ALLOW;
-			return 1;
-		}
-		if (strcmp(*args, "command=report") == 0) {
-			*command_r = POLICY_CMD_REPORT;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* Compares without an early exit, so the time taken does not tell how much
- * of a guessed key was right. */
-static bool policy_api_key_ok(const char *got)
-{
-	size_t want_len = strlen(policy_api_key), got_len, i;
-	unsigned char diff = 0;
-
-	if (got == NULL)
-		return FALSE;
-	got_len = strlen(got);
-	for (i = 0; i < want_len; i++)
-		diff |=
-		    (unsigned char)policy_api_key[i] ^ (unsigned char)(i < got_len ? got[i] : 0);
-	return diff == 0 && got_len == want_len;
-}
-
 static void policy_handle_request(void *context ATTR_UNUSED, struct http_server_request *req)
 {
 	const struct http_request *hreq = http_server_request_get(req);
@@ -541,7 +290,7 @@ static void policy_handle_request(void *context ATTR_UNUSED, struct http_server_
 		return;
 	}
 	if (policy_api_key[0] != '\0' &&
-	    !policy_api_key_ok(http_request_header_get(hreq, "X-API-Key"))) {
+	    !policy_api_key_ok(policy_api_key, http_request_header_get(hreq, "X-API-Key"))) {
 		i_error("clientid-policy: refusing a request without the right X-API-Key "
 		        "(auth_policy_server_api_header)");
 		http_server_request_fail(req, 403, "Forbidden");
@@ -617,6 +366,7 @@ static void policy_warn(void *ctx ATTR_UNUSED, const char *msg)
 static void policy_init(void)
 {
 	char err[CLIENTID_ERRBUF_SIZE];
+	struct clientid_secret secret;
 	struct http_server_settings http_set;
 	int ret;
 
@@ -624,14 +374,16 @@ static void policy_init(void)
 	if (ret != 0)
 		i_fatal("clientid-policy: bad configuration: %s", err);
 	(void)clientid_config_contradictions(&policy_cfg, policy_warn, NULL);
-	ret = clientid_secret_load(policy_cfg.secret_file, &policy_secret, err);
+	ret = clientid_secret_load(policy_cfg.secret_file, &secret, err);
 	if (ret != 0)
 		i_fatal("clientid-policy: cannot load the site secret ([general] secret_file "
 		        "in %s): %s",
 		        policy_config_path, err);
 	if (policy_api_key_path != NULL)
 		policy_load_api_key(policy_api_key_path);
-	ret = policy_service_store_init(&policy_cfg, &policy_store, err);
+	ret = policy_service_store_init(&policy_cfg, &secret, &policy_store, err);
+	/* the store holds its own copy */
+	clientid_secret_clear(&secret);
 	if (ret != 0)
 		i_fatal("clientid-policy: %s", err);
 
@@ -651,7 +403,6 @@ static void policy_deinit(void)
 {
 	http_server_deinit(&policy_http);
 	policy_service_store_deinit(&policy_store);
-	clientid_secret_clear(&policy_secret);
 	safe_memset(policy_api_key, 0, sizeof(policy_api_key));
 }
 

@@ -1,12 +1,11 @@
 /* libFuzzer target: the argument and option parsing of the Exim dlfunc
- * module (exim-module/clientid-dlfunc.c), compiled in whole against the real
- * local_scan.h, with the store, Exim's string and log functions and the
- * clock replaced. Input: one byte choosing the function, one choosing what
- * the stand-in store answers, then up to 7 NUL-separated arguments.
- * Checks: no crash or overread whatever the arguments, every query the store
- * sees is well formed, a refusal's padding never exceeds the 60 s cap, and
- * neither the log lines nor the result depend on the token: the call is made
- * again with the token argument overwritten, and both must be the same. */
+ * module (exim-module/clientid-dlfunc.c against the real local_scan.h, and
+ * clientid-options.c, both linked), with the store, Exim's string and log functions
+ * and the clock replaced. Input: one byte choosing the function, one choosing what the stand-in
+ * store answers, then up to 7 NUL-separated arguments. Checks: no crash or overread whatever the
+ * arguments, every query the store sees is well formed, a refusal's padding never exceeds the 60 s
+ * cap, and neither the log lines nor the result depend on the token: the call is made again with
+ * the token argument overwritten, and both must be the same. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -16,17 +15,23 @@
 #include <strings.h>
 #include <time.h>
 
-/* the module's clock and sleep, on a fake clock that sleeping advances */
-#define clock_gettime fuzz_clock_gettime
-#define nanosleep     fuzz_nanosleep
-static int fuzz_clock_gettime(clockid_t clk, struct timespec *ts);
-static int fuzz_nanosleep(const struct timespec *req, struct timespec *rem);
+#include "clientid-exim.h"
+#include "clientid-options.h"
 
+#define DLFUNC_IMPL
 #pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "clientid-dlfunc.c"
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include "local_scan.h"
 #pragma GCC diagnostic pop
 
+/* The module's functions (clientid-dlfunc.c, linked). */
+exim_dlfunc_t clientid_precheck, clientid_decide, clientid_record, clientid_preload;
+
+/* The module's clock and sleep, on a fake clock that sleeping advances:
+ * meson compiles clientid-dlfunc.c for this target with
+ * -Dclock_gettime=fuzz_clock_gettime -Dnanosleep=fuzz_nanosleep. */
+int fuzz_clock_gettime(clockid_t clk, struct timespec *ts);
+int fuzz_nanosleep(const struct timespec *req, struct timespec *rem);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint64_t fuzz_clock_ns;
@@ -37,7 +42,7 @@ static size_t fuzz_log_len;
 static void *fuzz_strings[64];
 static unsigned fuzz_nstrings;
 
-static int fuzz_clock_gettime(clockid_t clk, struct timespec *ts)
+int fuzz_clock_gettime(clockid_t clk, struct timespec *ts)
 {
 	(void)clk;
 	ts->tv_sec = (time_t)(fuzz_clock_ns / 1000000000u);
@@ -45,7 +50,7 @@ static int fuzz_clock_gettime(clockid_t clk, struct timespec *ts)
 	return 0;
 }
 
-static int fuzz_nanosleep(const struct timespec *req, struct timespec *rem)
+int fuzz_nanosleep(const struct timespec *req, struct timespec *rem)
 {
 	(void)rem;
 	uint64_t ns = (uint64_t)req->tv_sec * 1000000000u + (uint64_t)req->tv_nsec;
@@ -83,6 +88,17 @@ void log_write(unsigned int selector, int flags, const char *format, ...)
 	if (n < 0 || (size_t)n >= sizeof(fuzz_log) - fuzz_log_len)
 		abort(); /* one call logs at most a line or two */
 	fuzz_log_len += (size_t)n;
+}
+
+int clientid_exim_store_check(const struct clientid_exim_query *q, struct clientid_verdict *v_r,
+                              char *err_r)
+{
+	if (q->op == CLIENTID_EXIM_PRECHECK || clientid_account_check(q->account) == 0)
+		return 0;
+	memset(v_r, 0, sizeof(*v_r));
+	v_r->decision = q->op == CLIENTID_EXIM_RECORD ? CLIENTID_ALLOW : CLIENTID_DENY;
+	snprintf(err_r, CLIENTID_ERRBUF_SIZE, "not a valid account name");
+	return CLIENTID_E_INVAL;
 }
 
 int clientid_exim_store_query(const struct clientid_exim_query *q, struct clientid_verdict *v_r,

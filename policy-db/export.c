@@ -1,127 +1,16 @@
-/* JSON with json-c: events (clientidctl, alert_command), export and import,
- * and the detached alert command. */
+/* Export and import of the durable state as one JSON document (json-c).
+ * Administration only: no login process links this file. */
 #include "policydb-admin.h"
 #include "policydb-private.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define EXPORT_FORMAT  "clientid-export"
 #define EXPORT_VERSION 1
-
-static void add_str(json_object *o, const char *key, const char *val)
-{
-	json_object_object_add(o, key, json_object_new_string(val));
-}
-
-static void add_int(json_object *o, const char *key, int64_t val)
-{
-	json_object_object_add(o, key, json_object_new_int64(val));
-}
-
-static int render(json_object *o, char *buf, size_t size)
-{
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	size_t n = s != NULL ? strlen(s) : 0;
-	int ret = s == NULL || n + 1 > size ? CLIENTID_E_NOMEM : (int)n;
-	if (ret >= 0)
-		memcpy(buf, s, n + 1);
-	json_object_put(o);
-	return ret;
-}
-
-int policydb_event_json(const struct clientid_event *ev, char *buf, size_t size)
-{
-	json_object *o = json_object_new_object();
-	if (o == NULL)
-		return CLIENTID_E_NOMEM;
-	add_int(o, "seq", (int64_t)ev->seq);
-	add_int(o, "time", ev->time);
-	add_str(o, "event", clientid_event_kind_name(ev->kind));
-	if (ev->kind == CLIENTID_EV_ADMIN) {
-		add_str(o, "action", clientid_admin_action_name(ev->reason));
-	} else {
-		add_str(o, "reason", clientid_reason_name(ev->reason));
-		add_str(o, "decision", clientid_decision_name(ev->decision));
-		add_str(o, "protocol", clientid_protocol_name(ev->protocol));
-	}
-	if (ev->account[0] != '\0')
-		add_str(o, "account", ev->account);
-	if ((ev->flags & CLIENTID_EVF_FP) != 0) {
-		char hex[CLIENTID_FP_HEX_LEN + 1], s[CLIENTID_FP_SHORT_LEN + 1];
-		clientid_fp_hex(&ev->fp, hex);
-		clientid_fp_short(&ev->fp, s);
-		add_str(o, "device", s);
-		add_str(o, "fingerprint", hex);
-		if (ev->type[0] != '\0')
-			add_str(o, "type", ev->type);
-	}
-	if (ev->ip.family != 0) {
-		char ip[CLIENTID_IP_STR_MAX];
-		clientid_ip_format(&ev->ip, ip);
-		add_str(o, "ip", ip);
-	}
-	if ((ev->flags & CLIENTID_EVF_OBSERVE) != 0)
-		json_object_object_add(o, "observe_only", json_object_new_boolean(1));
-	if ((ev->flags & CLIENTID_EVF_USER) != 0)
-		json_object_object_add(o, "user_visible", json_object_new_boolean(1));
-	return render(o, buf, size);
-}
-
-void pdb_alert_spawn(struct policydb *db, const struct clientid_event *ev)
-{
-	char json[2048];
-	int n = policydb_event_json(ev, json, sizeof(json) - 1);
-	if (n < 0)
-		return;
-	json[n++] = '\n';
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return;
-	/* Fill the pipe before forking: it holds far more than one event, and
-	 * with our read end open no write can raise SIGPIPE here. */
-	ssize_t w = write(fds[1], json, (size_t)n);
-	close(fds[1]);
-	if (w != n) {
-		close(fds[0]);
-		return;
-	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		/* Double fork: the command belongs to init, never to the login
-		 * process, which neither waits for it nor reaps it. */
-		setsid();
-		if (fork() != 0)
-			_exit(0);
-		int null = open("/dev/null", O_RDWR);
-		dup2(fds[0], 0);
-		if (null >= 0) {
-			dup2(null, 1);
-			dup2(null, 2);
-		}
-		close_range(3, ~0u, 0);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		execl(db->cfg.alert_command, db->cfg.alert_command, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[0]);
-	if (pid > 0) {
-		/* The middle child exits at once. */
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	}
-}
 
 /* --- export --- */
 
@@ -147,56 +36,25 @@ static int export_device(void *vctx, const struct policydb_device_info *info)
 	char hex[CLIENTID_FP_HEX_LEN + 1], ip[CLIENTID_IP_STR_MAX];
 	clientid_fp_hex(&info->fp, hex);
 	json_object *o = json_object_new_object();
-	add_str(o, "account", info->account);
-	add_str(o, "fingerprint", hex);
-	add_str(o, "state", clientid_device_state_name(d->state));
-	add_str(o, "type", d->type);
+	pdb_json_add_str(o, "account", info->account);
+	pdb_json_add_str(o, "fingerprint", hex);
+	pdb_json_add_str(o, "state", clientid_device_state_name(d->state));
+	pdb_json_add_str(o, "type", d->type);
 	if (d->label[0] != '\0')
-		add_str(o, "label", d->label);
-	add_int(o, "first_seen", d->first_seen);
-	add_int(o, "seen_day", d->seen_day);
+		pdb_json_add_str(o, "label", d->label);
+	pdb_json_add_int(o, "first_seen", d->first_seen);
+	pdb_json_add_int(o, "seen_day", d->seen_day);
 	if (info->touched) {
 		clientid_ip_format(&d->last_ip, ip);
-		add_int(o, "last_seen", d->last_seen);
+		pdb_json_add_int(o, "last_seen", d->last_seen);
 		if (ip[0] != '\0')
-			add_str(o, "last_ip", ip);
-		add_str(o, "last_protocol", clientid_protocol_name(d->last_protocol));
-		add_int(o, "successes", d->successes);
-		add_int(o, "failures", d->failures);
+			pdb_json_add_str(o, "last_ip", ip);
+		pdb_json_add_str(o, "last_protocol", clientid_protocol_name(d->last_protocol));
+		pdb_json_add_int(o, "successes", d->successes);
+		pdb_json_add_int(o, "failures", d->failures);
 	}
 	emit(c, o);
 	return c->ret;
-}
-
-struct export_walk {
-	struct policydb *db;
-	void *txn;
-	struct export_ctx *c;
-};
-
-static int export_dev_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
-{
-	struct export_walk *w = vctx;
-	struct policydb_device_info info;
-	memset(&info, 0, sizeof(info));
-	char account[CLIENTID_ACCOUNT_MAX + 1];
-	if (klen < CLIENTID_FP_LEN + 2 || pdb_device_decode(val, vlen, &info.device) != 0)
-		return CLIENTID_E_STORE_CORRUPT;
-	size_t alen = klen - CLIENTID_FP_LEN - 1;
-	memcpy(account, key, alen);
-	account[alen] = '\0';
-	info.account = account;
-	info.durable = 1;
-	memcpy(info.fp.b, (const uint8_t *)key + alen + 1, CLIENTID_FP_LEN);
-	uint8_t tkey[PDB_TOUCHKEY_MAX];
-	size_t tlen = pdb_touch_key(&info.fp, account, tkey);
-	const void *tval;
-	size_t tvlen;
-	int ret = w->db->ops->get(w->txn, PDB_T_TOUCH, tkey, tlen, &tval, &tvlen);
-	if (ret < 0)
-		return ret;
-	info.touched = ret == 1 && pdb_touch_decode(tval, tvlen, &info.device) == 0;
-	return export_device(w->c, &info);
 }
 
 static int export_ban_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
@@ -212,11 +70,11 @@ static int export_ban_cb(void *vctx, const void *key, size_t klen, const void *v
 	memcpy(account, (const uint8_t *)key + CLIENTID_FP_LEN, klen - CLIENTID_FP_LEN);
 	account[klen - CLIENTID_FP_LEN] = '\0';
 	json_object *o = json_object_new_object();
-	add_str(o, "fingerprint", hex);
+	pdb_json_add_str(o, "fingerprint", hex);
 	if (account[0] != '\0')
-		add_str(o, "account", account);
-	add_str(o, "kind", ban.kind == PDB_BAN_REVOKED ? "revoked" : "blocked");
-	add_int(o, "time", ban.time);
+		pdb_json_add_str(o, "account", account);
+	pdb_json_add_str(o, "kind", ban.kind == PDB_BAN_REVOKED ? "revoked" : "blocked");
+	pdb_json_add_int(o, "time", ban.time);
 	emit(c, o);
 	return c->ret;
 }
@@ -231,16 +89,16 @@ static int export_policy_cb(void *vctx, const void *key, size_t klen, const void
 	memcpy(account, key, klen);
 	account[klen] = '\0';
 	json_object *o = json_object_new_object();
-	add_str(o, "account", account);
+	pdb_json_add_str(o, "account", account);
 	if (p.mode >= 0)
-		add_str(o, "mode", clientid_mode_name((enum clientid_mode)p.mode));
+		pdb_json_add_str(o, "mode", clientid_mode_name((enum clientid_mode)p.mode));
 	if (p.require_clientid >= 0)
 		json_object_object_add(o, "require_clientid",
 		                       json_object_new_boolean(p.require_clientid));
 	if (p.learn_max_devices != 0)
-		add_int(o, "learn_max_devices", p.learn_max_devices);
+		pdb_json_add_int(o, "learn_max_devices", p.learn_max_devices);
 	if (p.pending_max_devices != 0)
-		add_int(o, "pending_max_devices", p.pending_max_devices);
+		pdb_json_add_int(o, "pending_max_devices", p.pending_max_devices);
 	emit(c, o);
 	return c->ret;
 }
@@ -248,11 +106,11 @@ static int export_policy_cb(void *vctx, const void *key, size_t klen, const void
 static int export_txn(struct policydb *db, void *txn, void *vctx)
 {
 	struct export_ctx *c = vctx;
-	struct export_walk w = {db, txn, c};
+	struct pdb_device_walk w = {db, txn, export_device, c};
 	fprintf(c->out, "{\"format\": \"%s\", \"version\": %d,\n\"devices\": [", EXPORT_FORMAT,
 	        EXPORT_VERSION);
 	c->first = 1;
-	int ret = db->ops->scan(txn, PDB_T_DEVICES, NULL, 0, 0, export_dev_cb, &w);
+	int ret = db->ops->scan(txn, PDB_T_DEVICES, NULL, 0, 0, pdb_device_walk_cb, &w);
 	if (ret != 0)
 		return ret;
 	fprintf(c->out, "],\n\"bans\": [");
@@ -572,12 +430,7 @@ static int import_txn(struct policydb *db, void *txn, void *vctx)
 	int ret = import_walk(c->json, c->len, import_item_apply, c, db->err);
 	if (ret != 0)
 		return ret;
-	struct clientid_event ev;
-	memset(&ev, 0, sizeof(ev));
-	ev.time = (uint32_t)c->now;
-	ev.kind = CLIENTID_EV_ADMIN;
-	ev.reason = CLIENTID_ADMIN_IMPORT;
-	return pdb_event_append(db, txn, &ev);
+	return pdb_admin_event(db, txn, CLIENTID_ADMIN_IMPORT, NULL, NULL, NULL, c->now);
 }
 
 int policydb_import(struct policydb *db, const char *json, size_t len, uint64_t now,
