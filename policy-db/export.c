@@ -396,27 +396,34 @@ static int import_item_apply(void *vctx, const struct import_item *it)
 	uint8_t key[PDB_DEVKEY_MAX], val[128];
 	size_t klen;
 	int ret;
+	/* Every store key uses the canonical name ([policy] account_case), as
+	 * a login does: an export of an older store, or of one with another
+	 * account_case, lands on the accounts logins will look up. Spellings
+	 * that fold to one name are one account; the later record wins. */
+	char account[CLIENTID_ACCOUNT_MAX + 1] = "";
+	if (it->account[0] != '\0' && clientid_account_canon(&db->cfg, it->account, account) != 0)
+		return CLIENTID_E_INVAL;
 	switch (it->kind) {
 	case 0:
-		klen = pdb_device_key(it->account, &it->fp, key);
+		klen = pdb_device_key(account, &it->fp, key);
 		ret = db->ops->put(c->txn, PDB_T_DEVICES, key, klen, val,
 		                   pdb_device_encode(&it->device, val));
 		if (ret == 0 && it->touched) {
-			klen = pdb_touch_key(&it->fp, it->account, key);
+			klen = pdb_touch_key(&it->fp, account, key);
 			size_t vlen = pdb_touch_encode(&it->device, NULL, val);
 			ret = db->ops->put(c->txn, PDB_T_TOUCH, key, klen, val, vlen);
 		}
 		c->counts.devices++;
 		return ret;
 	case 1:
-		klen = pdb_ban_key(&it->fp, it->account[0] ? it->account : NULL, key);
+		klen = pdb_ban_key(&it->fp, account[0] ? account : NULL, key);
 		pdb_ban_encode(&it->ban, val);
 		c->counts.bans++;
 		return db->ops->put(c->txn, PDB_T_BANS, key, klen, val, PDB_BAN_LEN);
 	default:
 		pdb_policy_encode(&it->policy, val);
 		c->counts.policies++;
-		return db->ops->put(c->txn, PDB_T_ACCOUNTS, it->account, strlen(it->account), val,
+		return db->ops->put(c->txn, PDB_T_ACCOUNTS, account, strlen(account), val,
 		                    PDB_POLICY_LEN);
 	}
 }

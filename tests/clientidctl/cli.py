@@ -86,6 +86,12 @@ def rows(d):
          r"."),
         ("import", ["import", d + "/export.json"], None, 0, r""),
         ("import of a non-export", ["import", d + "/garbage.json"], None, 8, r"."),
+        # issue 13 item 2: an export with other spellings (an older store)
+        # lands on the canonical account names that logins look up
+        ("import folds account names", ["import", d + "/mixed-case.json"], None, 0, r""),
+        ("the folded account has the device", ["list", "carla"], None, 0,
+         r"^7c1a2b3c4d5e\s+trusted"),
+        ("and its policy", ["policy", "carla"], None, 0, r"enforce"),
         ("forget", ["forget", "alice", "{B}"], None, 0, r""),
         ("forgotten", ["show", "alice", "{B}"], None, 5, r"."),
         ("an ambiguous prefix", ["show", "amb", "{P}"], None, 6, r"."),
@@ -110,6 +116,11 @@ def write_files(d):
         f.write("[general]\nsecret_file = %s\nno_such_key = 1\n" % secret)
     with open(d + "/nostore.conf", "w") as f:
         f.write("[general]\nsecret_file = %s\n[store]\npath = %s/no/such/store\n" % (secret, d))
+    with open(d + "/mixed-case.json", "w") as f:
+        f.write('{"format": "clientid-export", "version": 1, "devices": [{"account": "CarLA",'
+                ' "fingerprint": "7c1a2b3c4d5e' + "0" * 52 + '", "state": "trusted",'
+                ' "type": "UUID", "first_seen": 1796524384}], "bans": [], "policies":'
+                ' [{"account": "CARLA", "mode": "enforce"}]}\n')
     with open(d + "/garbage.json", "w") as f:
         f.write('{"this": "is not a clientid export"}\n')
 
