@@ -313,6 +313,12 @@ int clientid_record(uschar **yield, int argc, uschar *argv[])
 	return OK;
 }
 
+/* clientid_config_contradictions()'s warnings, in the main log. */
+static void preload_warn(void *ctx, const char *msg)
+{
+	log_write(0, LOG_MAIN, "clientid: warning: configuration %s: %s", (const char *)ctx, msg);
+}
+
 int clientid_preload(uschar **yield, int argc, uschar *argv[])
 {
 	/* Runs in the daemon for every connection; the work is done once. */
@@ -328,7 +334,8 @@ int clientid_preload(uschar **yield, int argc, uschar *argv[])
 		return OK;
 	}
 	char err[CLIENTID_ERRBUF_SIZE];
-	if (clientid_exim_store_preload(opt.config_path, err) != 0)
+	if (clientid_exim_store_preload(opt.config_path, preload_warn, (void *)opt.config_path,
+	                                err) != 0)
 		log_write(0, LOG_MAIN,
 		          "clientid: preload: %s (connections will load it themselves)", err);
 	return OK;

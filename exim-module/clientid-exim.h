@@ -66,8 +66,11 @@ int clientid_exim_store_fingerprint(const char *config_path, const char *type, c
 
 /* Makes the process's handle now (configuration, secret, OpenSSL), without
  * opening the store: for the Exim daemon, whose connection processes then
- * inherit it instead of each paying for it. Returns 0 or a negative
- * CLIENTID_E_* code with err_r as for clientid_exim_store_query(). */
-int clientid_exim_store_preload(const char *config_path, char *err_r);
+ * inherit it instead of each paying for it. Each contradiction of the
+ * configuration (clientid_config_contradictions()) goes to warn. Returns 0
+ * or a negative CLIENTID_E_* code with err_r as for
+ * clientid_exim_store_query(). */
+int clientid_exim_store_preload(const char *config_path, clientid_warn_fn *warn, void *ctx,
+                                char *err_r);
 
 #endif

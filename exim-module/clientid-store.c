@@ -43,10 +43,13 @@ static int store_handle(const char *config_path, char *err_r)
 	return 0;
 }
 
-int clientid_exim_store_preload(const char *config_path, char *err_r)
+int clientid_exim_store_preload(const char *config_path, clientid_warn_fn *warn, void *ctx,
+                                char *err_r)
 {
 	err_r[0] = '\0';
 	int ret = store_handle(config_path, err_r);
+	if (store_cfg_loaded)
+		(void)clientid_config_contradictions(&store_cfg, warn, ctx);
 	if (ret != 0)
 		return ret;
 	/* The first HMAC initialises OpenSSL (and reads openssl.cnf). */

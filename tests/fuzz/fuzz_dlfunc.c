@@ -132,10 +132,12 @@ int clientid_exim_store_fingerprint(const char *config_path, const char *type, c
 	return CLIENTID_E_IO;
 }
 
-int clientid_exim_store_preload(const char *config_path, char *err_r)
+int clientid_exim_store_preload(const char *config_path, clientid_warn_fn *warn, void *ctx,
+                                char *err_r)
 {
 	if (config_path == NULL)
 		abort();
+	warn(ctx, "a warning");
 	snprintf(err_r, CLIENTID_ERRBUF_SIZE, "not here");
 	return CLIENTID_E_IO;
 }

@@ -503,6 +503,22 @@ def group_issue13(opts):
         f.write("[attack]\nfail_threshold = 3\n")
     run_group(ex, under_attack)
 
+    def contradiction_warned(ex):
+        tok = new_token()
+        ex.tokens.add(("UUID", tok))
+        s = ex.session(tok)
+        quit_quietly(s)
+        lines = [ln for ln in ex.mainlog().splitlines() if "clientid: warning: configuration"
+                 in ln and "require_clientid = yes" in ln and "default_handling lacks auth" in ln]
+        check(len(lines) == 1, "item 4: the daemon warns once of require_clientid with a "
+              f"default_handling without auth ({len(lines)} lines)")
+    ex = PolicyExim(opts)
+    with open(ex.policy) as f:
+        text = f.read().replace("[policy]\n", "[policy]\nrequire_clientid = yes\n")
+    with open(ex.policy, "w") as f:
+        f.write(text + "[types]\ndefault_handling = syslog\n")
+    run_group(ex, contradiction_warned)
+
 
 # --- issue 13 -------------------------------------------------------------
 
