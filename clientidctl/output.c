@@ -163,34 +163,6 @@ void ctl_list_end(struct ctl_list *l, int print)
 
 /* --- devices --- */
 
-/* The device as list --json and show --json give it. Its keys differ from
- * export's (policy-db/json.c); see docs/architecture.md. */
-static json_object *device_json(const struct policydb_device_info *d)
-{
-	char hex[CLIENTID_FP_HEX_LEN + 1], s[CLIENTID_FP_SHORT_LEN + 1], ip[CLIENTID_IP_STR_MAX];
-	clientid_fp_hex(&d->fp, hex);
-	clientid_fp_short(&d->fp, s);
-	json_object *j = json_object_new_object();
-	add_str(j, "account", d->account);
-	add_str(j, "device", s);
-	add_str(j, "fingerprint", hex);
-	add_str(j, "state", d->durable ? clientid_device_state_name(d->device.state) : "unknown");
-	if (d->durable) {
-		add_str(j, "type", d->device.type);
-		add_str(j, "label", d->device.label);
-		add_int(j, "first_seen", d->device.first_seen);
-	}
-	if (d->touched) {
-		clientid_ip_format(&d->device.last_ip, ip);
-		add_int(j, "last_seen", d->device.last_seen);
-		add_str(j, "last_ip", ip);
-		add_str(j, "last_protocol", clientid_protocol_name(d->device.last_protocol));
-		add_int(j, "successes", d->device.successes);
-		add_int(j, "failures", d->device.failures);
-	}
-	return j;
-}
-
 static const char *device_state(const struct policydb_device_info *d)
 {
 	return d->durable ? clientid_device_state_name(d->device.state) : "unknown";
@@ -200,7 +172,7 @@ void ctl_list_device(struct ctl_list *l, const struct policydb_device_info *d)
 {
 	if (l->arr != NULL) {
 		l->n++;
-		json_object_array_add(l->arr, device_json(d));
+		json_object_array_add(l->arr, policydb_device_json(d, POLICYDB_JSON_VIEW));
 		return;
 	}
 	if (l->n++ == 0)
@@ -219,7 +191,7 @@ void ctl_list_device(struct ctl_list *l, const struct policydb_device_info *d)
 void ctl_print_device(enum ctl_output output, const struct policydb_device_info *info)
 {
 	if (output == CTL_OUTPUT_JSON) {
-		print_json(device_json(info));
+		print_json(policydb_device_json(info, POLICYDB_JSON_VIEW));
 		return;
 	}
 	const struct clientid_device *d = &info->device;
@@ -269,27 +241,11 @@ void ctl_list_account(struct ctl_list *l, const char *account, uint32_t last_see
 
 /* --- bans --- */
 
-/* The ban as bans --json gives it; export's keys differ (see device_json). */
-static json_object *ban_json(const struct policydb_ban_info *b)
-{
-	char s[CLIENTID_FP_SHORT_LEN + 1], hex[CLIENTID_FP_HEX_LEN + 1];
-	clientid_fp_short(&b->fp, s);
-	clientid_fp_hex(&b->fp, hex);
-	json_object *j = json_object_new_object();
-	add_str(j, "device", s);
-	add_str(j, "fingerprint", hex);
-	add_str(j, "kind", b->revoked ? "revoked" : "blocked");
-	add_int(j, "time", b->time);
-	if (b->account[0] != '\0')
-		add_str(j, "account", b->account);
-	return j;
-}
-
 void ctl_list_ban(struct ctl_list *l, const struct policydb_ban_info *b)
 {
 	l->n++;
 	if (l->arr != NULL) {
-		json_object_array_add(l->arr, ban_json(b));
+		json_object_array_add(l->arr, policydb_ban_json(b, POLICYDB_JSON_VIEW));
 		return;
 	}
 	char s[CLIENTID_FP_SHORT_LEN + 1], t[32], esc[CTL_ESC_SIZE];

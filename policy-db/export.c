@@ -29,31 +29,69 @@ static void emit(struct export_ctx *c, json_object *o)
 	json_object_put(o);
 }
 
-static int export_device(void *vctx, const struct policydb_device_info *info)
+struct json_object *policydb_device_json(const struct policydb_device_info *info,
+                                         enum policydb_json_form form)
 {
-	struct export_ctx *c = vctx;
 	const struct clientid_device *d = &info->device;
+	int view = form == POLICYDB_JSON_VIEW;
 	char hex[CLIENTID_FP_HEX_LEN + 1], ip[CLIENTID_IP_STR_MAX];
-	clientid_fp_hex(&info->fp, hex);
 	json_object *o = json_object_new_object();
 	pdb_json_add_str(o, "account", info->account);
+	if (view) {
+		char s[CLIENTID_FP_SHORT_LEN + 1];
+		clientid_fp_short(&info->fp, s);
+		pdb_json_add_str(o, "device", s);
+	}
+	clientid_fp_hex(&info->fp, hex);
 	pdb_json_add_str(o, "fingerprint", hex);
-	pdb_json_add_str(o, "state", clientid_device_state_name(d->state));
-	pdb_json_add_str(o, "type", d->type);
-	if (d->label[0] != '\0')
-		pdb_json_add_str(o, "label", d->label);
-	pdb_json_add_int(o, "first_seen", d->first_seen);
-	pdb_json_add_int(o, "seen_day", d->seen_day);
+	int durable = info->durable || !view;
+	pdb_json_add_str(o, "state", durable ? clientid_device_state_name(d->state) : "unknown");
+	if (durable) {
+		pdb_json_add_str(o, "type", d->type);
+		if (view || d->label[0] != '\0')
+			pdb_json_add_str(o, "label", d->label);
+		pdb_json_add_int(o, "first_seen", d->first_seen);
+		if (!view)
+			pdb_json_add_int(o, "seen_day", d->seen_day);
+	}
 	if (info->touched) {
 		clientid_ip_format(&d->last_ip, ip);
 		pdb_json_add_int(o, "last_seen", d->last_seen);
-		if (ip[0] != '\0')
+		if (view || ip[0] != '\0')
 			pdb_json_add_str(o, "last_ip", ip);
 		pdb_json_add_str(o, "last_protocol", clientid_protocol_name(d->last_protocol));
 		pdb_json_add_int(o, "successes", d->successes);
 		pdb_json_add_int(o, "failures", d->failures);
 	}
-	emit(c, o);
+	return o;
+}
+
+struct json_object *policydb_ban_json(const struct policydb_ban_info *ban,
+                                      enum policydb_json_form form)
+{
+	int view = form == POLICYDB_JSON_VIEW;
+	char hex[CLIENTID_FP_HEX_LEN + 1];
+	json_object *o = json_object_new_object();
+	if (view) {
+		char s[CLIENTID_FP_SHORT_LEN + 1];
+		clientid_fp_short(&ban->fp, s);
+		pdb_json_add_str(o, "device", s);
+	}
+	clientid_fp_hex(&ban->fp, hex);
+	pdb_json_add_str(o, "fingerprint", hex);
+	if (!view && ban->account[0] != '\0')
+		pdb_json_add_str(o, "account", ban->account);
+	pdb_json_add_str(o, "kind", ban->revoked ? "revoked" : "blocked");
+	pdb_json_add_int(o, "time", ban->time);
+	if (view && ban->account[0] != '\0')
+		pdb_json_add_str(o, "account", ban->account);
+	return o;
+}
+
+static int export_device(void *vctx, const struct policydb_device_info *info)
+{
+	struct export_ctx *c = vctx;
+	emit(c, policydb_device_json(info, POLICYDB_JSON_EXPORT));
 	return c->ret;
 }
 
@@ -63,19 +101,13 @@ static int export_ban_cb(void *vctx, const void *key, size_t klen, const void *v
 	struct pdb_ban ban;
 	if (klen < CLIENTID_FP_LEN || klen > PDB_BANKEY_MAX || pdb_ban_decode(val, vlen, &ban) != 0)
 		return CLIENTID_E_STORE_CORRUPT;
-	char hex[CLIENTID_FP_HEX_LEN + 1], account[CLIENTID_ACCOUNT_MAX + 1];
-	struct clientid_fp fp;
-	memcpy(fp.b, key, CLIENTID_FP_LEN);
-	clientid_fp_hex(&fp, hex);
+	char account[CLIENTID_ACCOUNT_MAX + 1];
 	memcpy(account, (const uint8_t *)key + CLIENTID_FP_LEN, klen - CLIENTID_FP_LEN);
 	account[klen - CLIENTID_FP_LEN] = '\0';
-	json_object *o = json_object_new_object();
-	pdb_json_add_str(o, "fingerprint", hex);
-	if (account[0] != '\0')
-		pdb_json_add_str(o, "account", account);
-	pdb_json_add_str(o, "kind", ban.kind == PDB_BAN_REVOKED ? "revoked" : "blocked");
-	pdb_json_add_int(o, "time", ban.time);
-	emit(c, o);
+	struct policydb_ban_info info = {
+	    .account = account, .revoked = ban.kind == PDB_BAN_REVOKED, .time = ban.time};
+	memcpy(info.fp.b, key, CLIENTID_FP_LEN);
+	emit(c, policydb_ban_json(&info, POLICYDB_JSON_EXPORT));
 	return c->ret;
 }
 

@@ -86,6 +86,22 @@ struct policydb_ban_info {
 typedef int policydb_ban_fn(void *ctx, const struct policydb_ban_info *ban);
 int policydb_bans(struct policydb *db, policydb_ban_fn *fn, void *ctx);
 
+/* The JSON objects of a device and a ban: one code for export and for
+ * clientidctl's --json output. EXPORT is export's object, the one import
+ * reads. VIEW is clientidctl's: it adds "device" (the short id), always has
+ * "label" and "last_ip", calls a device known only by its traces "unknown",
+ * leaves out "seen_day", and puts a ban's "account" last. Both return a new
+ * json-c object that the caller owns (json_object_put()). */
+enum policydb_json_form {
+	POLICYDB_JSON_EXPORT,
+	POLICYDB_JSON_VIEW,
+};
+struct json_object;
+struct json_object *policydb_device_json(const struct policydb_device_info *info,
+                                         enum policydb_json_form form);
+struct json_object *policydb_ban_json(const struct policydb_ban_info *ban,
+                                      enum policydb_json_form form);
+
 /* Per-account policy. get returns the defaults (-1/0) when none is set. */
 int policydb_account_policy_get(struct policydb *db, const char *account,
                                 struct clientid_account_policy *p_r);
