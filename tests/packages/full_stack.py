@@ -398,7 +398,11 @@ def build(res):
              "packaging/build-packages built the clientid packages, lintian clean (%.0f s)"
              % (time.monotonic() - t0))
     t0 = time.monotonic()
-    p = run([os.path.join(REPO, "exim-module", "build-exim"), "package"])
+    # This machine's mirror lists a newer exim4 than the newest source it
+    # serves; build-exim then refuses to build a downgrade unless told.
+    print("note: running build-exim package --allow-older (the mirror may list an "
+          "exim4 whose source it does not serve yet)", flush=True)
+    p = run([os.path.join(REPO, "exim-module", "build-exim"), "package", "--allow-older"])
     exim_dir = p.stdout.strip().splitlines()[-1]
     res.must(os.path.isdir(exim_dir), "exim-module/build-exim package: the patched Exim "
              "packages are in %s (%.0f s)" % (exim_dir, time.monotonic() - t0))
