@@ -462,6 +462,8 @@ def install_exim(res, debs):
     files = [debs[p] for p in EXIM_PACKAGES]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     p = run(APT + ["install", "--allow-downgrades"] + files, check=False, env=env)
+    if p.returncode != 0:
+        print("\n".join("    " + ln for ln in p.stdout.rstrip().splitlines()[-40:]))
     res.must(p.returncode == 0, "apt-get install ./%s" % " ./".join(
         os.path.basename(f) for f in files), "exit %d" % p.returncode)
     for pkg in EXIM_PACKAGES:
@@ -474,6 +476,8 @@ def install_ours(res, debs):
     files = [debs[p] for p in OUR_PACKAGES]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     p = run(APT + ["install"] + files, check=False, env=env)
+    if p.returncode != 0:
+        print("\n".join("    " + ln for ln in p.stdout.rstrip().splitlines()[-40:]))
     res.must(p.returncode == 0, "apt-get install ./%s" % " ./".join(
         os.path.basename(f) for f in files), "exit %d" % p.returncode)
     for pkg in OUR_PACKAGES:
