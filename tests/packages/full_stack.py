@@ -1011,6 +1011,38 @@ def scenario(res):
     return laptop, phone
 
 
+def policy_service_cannot_start(res, laptop):
+    """A policy service that cannot start (a typo in clientid.conf) must not
+    take every protocol down: logins without CLIENTID of other protocols
+    (here Exim's Dovecot SASL, protocol smtp) go on; IMAP fails closed, as
+    96-clientid-policy.conf documents."""
+    step("The policy service cannot start (a broken clientid.conf)")
+    conf = "/etc/clientid/clientid.conf"
+    saved = open(conf).read()
+    try:
+        with open(conf, "a") as f:
+            f.write("\n[policy]\nmode = typo\n")
+        service("dovecot", "restart")
+        res.must(wait_port(143), "Dovecot restarted with a clientid.conf the service refuses")
+        # Exim loaded clientid.conf in its daemon (the preload) and keeps it.
+        _, auth, sent = smtp_submit(None, subject="policy service down")
+        res.check(auth[0] == 235 and sent, "Exim's logins through Dovecot SASL (protocol smtp, "
+                  "no CLIENTID) go on: the policy fails open for them", str(auth))
+        _, reply = imap_login(laptop)
+        res.check(reply == IMAP_FAIL, "IMAP fails closed: the refusal, even for the trusted "
+                  "laptop", reply)
+        log = open(DOVECOT_LOG, errors="replace").read() if os.path.exists(DOVECOT_LOG) else ""
+        res.check("mode" in log and "typo" in log, "Dovecot's log has the service's error, "
+                  "naming the setting")
+    finally:
+        with open(conf, "w") as f:
+            f.write(saved)
+    service("dovecot", "restart")
+    res.must(wait_port(143), "Dovecot restarted with clientid.conf fixed")
+    _, reply = imap_login(laptop)
+    res.check(reply == "OK", "fixed: the laptop logs in over IMAP again", reply)
+
+
 def upgrade(res, debs, workdir, laptop):
     step("Upgrade: the same packages with a higher version keep store and secret")
     before = {p: sha256(p) for p in (SECRET, API_KEY)}
@@ -1168,6 +1200,7 @@ def main():
         activation_refusals(res, m)
         activate(res)
         laptop, _ = scenario(res)
+        policy_service_cannot_start(res, laptop)
         upgrade(res, debs, workdir, laptop)
         new_policy_keys(res, laptop)
         remove(res)
