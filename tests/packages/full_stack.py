@@ -1019,21 +1019,29 @@ def policy_service_cannot_start(res, laptop):
     step("The policy service cannot start (a broken clientid.conf)")
     conf = "/etc/clientid/clientid.conf"
     saved = open(conf).read()
+    log_at = os.path.getsize(DOVECOT_LOG) if os.path.exists(DOVECOT_LOG) else 0
     try:
         with open(conf, "a") as f:
             f.write("\n[policy]\nmode = typo\n")
+        p = run(["clientidctl", "-c", conf, "check"], check=False)
+        res.check(p.returncode != 0 and "typo" in p.stdout, "clientidctl rejects the "
+                  "broken clientid.conf", p.stdout.strip())
         service("dovecot", "restart")
         res.must(wait_port(143), "Dovecot restarted with a clientid.conf the service refuses")
+        _, reply = imap_login(laptop)
+        res.check(reply == IMAP_FAIL, "IMAP fails closed: the refusal, even for the trusted "
+                  "laptop", reply)
         # Exim loaded clientid.conf in its daemon (the preload) and keeps it.
         _, auth, sent = smtp_submit(None, subject="policy service down")
         res.check(auth[0] == 235 and sent, "Exim's logins through Dovecot SASL (protocol smtp, "
                   "no CLIENTID) go on: the policy fails open for them", str(auth))
-        _, reply = imap_login(laptop)
-        res.check(reply == IMAP_FAIL, "IMAP fails closed: the refusal, even for the trusted "
-                  "laptop", reply)
-        log = open(DOVECOT_LOG, errors="replace").read() if os.path.exists(DOVECOT_LOG) else ""
-        res.check("mode" in log and "typo" in log, "Dovecot's log has the service's error, "
-                  "naming the setting")
+        log = ""
+        if os.path.exists(DOVECOT_LOG):
+            with open(DOVECOT_LOG, errors="replace") as f:
+                f.seek(log_at)
+                log = f.read()
+        res.check("clientid-policy" in log and "typo" in log, "Dovecot's log has the "
+                  "service's error, naming the setting", log[-1500:])
     finally:
         with open(conf, "w") as f:
             f.write(saved)
