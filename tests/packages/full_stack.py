@@ -632,6 +632,15 @@ SASL_HOOK = """  .ifdef CLIENTID_SASL_CONDITION
 """
 
 
+# What clientid-activate tells a site with its own acl_smtp_auth to add.
+SITE_ACL_PRECHECK = """  .ifdef CLIENTID_PRECHECK
+  warn    set acl_m_clientid_pre = CLIENTID_PRECHECK
+  defer   condition = ${if eq{$acl_m_clientid_pre}{defer}}
+          message = 454 4.7.0 Temporary authentication failure
+  .endif
+"""
+
+
 def write_site_exim_auth(hooked):
     with open(EXIM_SITE_AUTH, "w") as f:
         f.write(SITE_EXIM_AUTH % {"hook": SASL_HOOK if hooked else ""})
@@ -793,8 +802,21 @@ def activation_refusals(res, m):
               "no Exim link was made")
     res.check(exim_pid() == e_pid and sha256(EXIM_GENERATED) == gen,
               "Exim runs on, not restarted, its generated configuration unchanged")
-    for f in (EXIM_SITE_OPTIONS, EXIM_SITE_ACL):
-        os.unlink(f)
+
+    step("Do what the message says about acl_smtp_auth; drop smtp_accept_max_per_host")
+    with open(EXIM_SITE_OPTIONS, "w") as f:
+        f.write("# clientid full-stack test: the site's own main options\n"
+                "acl_smtp_auth = acl_pkgtest_site_auth\n")
+    with open(EXIM_SITE_ACL, "w") as f:
+        f.write("# clientid full-stack test: the site's own AUTH ACL, with the precheck\n"
+                "acl_pkgtest_site_auth:\n" + SITE_ACL_PRECHECK + "  accept\n")
+    with open(EXIM_MACROS, "a") as f:
+        f.write("CLIENTID_OWN_ACL_SMTP_AUTH = yes\n")
+    p = activate_cmd("exim")
+    res.check(p.returncode == 1 and "acl_smtp_auth" not in p.stdout
+              and "smtp_accept_max_per_host" not in p.stdout and "dovecot_plain" in p.stdout,
+              "clientid-activate exim: the site's ACL is accepted; only the authenticators "
+              "are left to hook", "exit %d" % p.returncode)
 
 
 def activate(res):
@@ -831,6 +853,10 @@ def activate(res):
     gen = open(EXIM_GENERATED).read()
     res.check("clientid_advertise_hosts" in gen and "clientid_decide" in gen,
               "the generated configuration has the CLIENTID options and the hook")
+    p = run(["exim4", "-bP", "acl_smtp_auth"], check=False)
+    res.check(p.stdout.strip() == "acl_smtp_auth = acl_pkgtest_site_auth",
+              "Exim's acl_smtp_auth is still the site's own (which now asks the precheck)",
+              p.stdout.strip())
     p = activate_cmd("exim")
     res.check(p.returncode == 0 and "already active" in p.stdout,
               "clientid-activate exim again: already active, nothing to do")
