@@ -31,6 +31,7 @@
 
 #include "clientid.h"
 #include "clientid-capability.h"
+#include "clientid-tempfail.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,22 @@ static bool clientid_input_next_cmd(struct client *client)
 	return clientid_cmd_clientid(imap_client, cclient);
 }
 
+/* The policy service's temporary failure arrives as a refusal with its
+ * reason (clientid-tempfail.h): answer it as IMAP's temporary failure,
+ * NO [UNAVAILABLE], so that clients retry instead of asking for the
+ * password again. Every other result passes unchanged. */
+static void clientid_auth_result(struct client *client, enum client_auth_result result,
+                                 const struct client_auth_reply *reply, const char *text)
+{
+	struct clientid_client *cclient = CLIENTID_CONTEXT(client);
+
+	if ((result == CLIENT_AUTH_RESULT_AUTHFAILED_REASON ||
+	     result == CLIENT_AUTH_RESULT_AUTHFAILED) &&
+	    text != NULL && strcmp(text, CLIENTID_POLICY_TEMPFAIL_MSG) == 0)
+		result = CLIENT_AUTH_RESULT_TEMPFAIL;
+	cclient->module_ctx.super.auth_result(client, result, reply, text);
+}
+
 static void clientid_wrap_capability(void)
 {
 	struct imap_login_command *cmd;
@@ -276,6 +293,7 @@ static void clientid_client_allocated(struct client *client)
 	v->notify_auth_ready = clientid_notify_auth_ready;
 	v->send_raw_data = clientid_send_raw_data;
 	v->input_next_cmd = clientid_input_next_cmd;
+	v->auth_result = clientid_auth_result;
 	MODULE_CONTEXT_SET(client, clientid_login_module, cclient);
 }
 

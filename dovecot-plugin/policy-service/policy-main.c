@@ -8,7 +8,12 @@
  * the password check) and <url>?command=report (after every attempt, with
  * "success" and "policy_reject" added). The answer {"status":-1,"msg":""}
  * makes auth fail the attempt exactly as a wrong password does, after the
- * normal failure delay; {"status":0,"msg":""} lets it go on.
+ * normal failure delay; {"status":0,"msg":""} lets it go on. A temporary
+ * failure ([store] on_error = tempfail) is {"status":-1,"msg":"Temporary
+ * authentication failure."}: Dovecot hands msg to the login process as the
+ * failure's reason, and the clientid imap-login plugin answers it with
+ * IMAP's temporary failure, NO [UNAVAILABLE] (the auth policy protocol has
+ * no temporary failure of its own).
  *
  * The raw client-id token arrives in the body. It is fingerprinted at once
  * and the body wiped; nothing here logs or keeps it. */
@@ -32,6 +37,7 @@
 #include "clientid-fp.h"
 #include "clientid-policy.h"
 #include "decide.h"
+#include "../clientid-tempfail.h"
 #include "policy-body.h"
 
 /* Dovecot's request is a few hundred bytes; anything this big is not it. */
@@ -129,11 +135,16 @@ static void policy_a_report(const struct policy_service_request *r, bool success
 /* ------------------------------------------------------------------------
  * Answers and the decision log */
 
+/* status 0 lets the login go on, -1 refuses it like a wrong password, and
+ * POLICY_TEMPFAIL refuses it as a temporary failure (see the top). */
+#define POLICY_TEMPFAIL (-2)
 static void policy_respond(struct http_server_request *req, int status)
 {
 	struct http_server_response *resp = http_server_response_create(req, 200, "OK");
-	const char *body =
-	    status < 0 ? "{\"status\":-1,\"msg\":\"\"}" : "{\"status\":0,\"msg\":\"\"}";
+	const char *body = status == POLICY_TEMPFAIL
+	                       ? "{\"status\":-1,\"msg\":\"" CLIENTID_POLICY_TEMPFAIL_MSG "\"}"
+	                   : status < 0 ? "{\"status\":-1,\"msg\":\"\"}"
+	                                : "{\"status\":0,\"msg\":\"\"}";
 
 	http_server_response_add_header(resp, "Content-Type", "application/json");
 	http_server_response_set_payload_data(resp, (const unsigned char *)body, strlen(body));
@@ -226,7 +237,9 @@ static void policy_handle_body(struct policy_request *preq)
 		/* as if the store could not be asked, before any password
 		   outcome is known */
 		policydb_login_fallback(&policy_cfg, POLICYDB_LOGIN_PRECHECK, &v);
-		policy_respond(req, v.decision == CLIENTID_ALLOW ? 0 : -1);
+		policy_respond(req, v.decision == CLIENTID_ALLOW      ? 0
+		                    : v.decision == CLIENTID_TEMPFAIL ? POLICY_TEMPFAIL
+		                                                      : -1);
 		return;
 	}
 	policy_service_prepare(policy_store, &r);
@@ -251,12 +264,12 @@ static void policy_handle_body(struct policy_request *preq)
 		        : v.decision == CLIENTID_ALLOW     ? "allowing (on_error = allow)"
 		                                           : "refusing (on_error = tempfail)",
 		        err);
-	/* Dovecot's auth-policy answer has no temporary failure: tempfail
-	   refuses like a wrong password, and the client tries again later. */
 	status = v.decision == CLIENTID_ALLOW ? 0 : -1;
 	if (preq->command == POLICY_CMD_REPORT)
 		status = 0;
 	policy_log_decision(&r, &v, status);
+	if (status < 0 && v.decision == CLIENTID_TEMPFAIL)
+		status = POLICY_TEMPFAIL;
 	policy_respond(req, status);
 }
 

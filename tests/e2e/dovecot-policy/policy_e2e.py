@@ -40,6 +40,11 @@ import dovecot_e2e as dv  # noqa: E402  (the Dovecot harness, reused)
 
 SKIP = 77
 FAIL_REPLY = "NO [AUTHENTICATIONFAILED] Authentication failed."
+# [store] on_error = tempfail: IMAP's temporary failure, never the
+# wrong-password reply (issue 19; the plugin turns the service's reason
+# into it).
+TEMPFAIL_REPLY = "NO [UNAVAILABLE] Temporary authentication failure."
+TEMPFAIL_BODY = '{"status":-1,"msg":"Temporary authentication failure."}'
 SERVICE_NAME = "clientid-policy"
 
 # Accounts in this suite's own passdb; every password is "<user>-pw".
@@ -459,7 +464,8 @@ def case_store_error(ps):
     refusal is logged with the reason."""
     tok = new_token()
     if ps.on_error == "tempfail":
-        login_refused(ps, "dan", tok)
+        reply, _ = raw_login(ps, "dan", pw("dan"), tok)
+        dv.eq(reply, TEMPFAIL_REPLY, "dan with %s: the temporary failure" % tok)
     else:
         login_ok(ps, "dan", tok)
     ln = last_decision(ps, "dan", "store_error")
@@ -569,11 +575,11 @@ def case_http(ps):
     dv.check("step=failed" in ln, ln)
     # no account after auth: refused (on_error = tempfail), logged
     dv.eq(http_post(ps, "?command=allow", body.replace('"amy"', '""').encode()),
-          (200, '{"status":-1,"msg":""}'), "allow without account")
+          (200, TEMPFAIL_BODY), "allow without account")
     wait_log(ps, "cannot decide: no account", "no error for the missing account")
     # no phase: a before-auth request cannot be told from an after-auth one
     dv.eq(http_post(ps, "?command=allow", body.replace(',"phase":"verified"', "").encode()),
-          (200, '{"status":-1,"msg":""}'), "allow without phase")
+          (200, TEMPFAIL_BODY), "allow without phase")
     wait_log(ps, "cannot be told from one after it", "no error for the missing phase")
 
 
@@ -794,7 +800,7 @@ GROUPS = {
              case_service_down, ("no",)),
         ]),
         (dict(mode="learn", on_error="tempfail", store_path="/dev/null/store"), [
-            ("store error with on_error = tempfail refuses", case_store_error, ()),
+            ("store error with on_error = tempfail: NO [UNAVAILABLE], never the wrong-password reply", case_store_error, ()),
         ]),
         (dict(mode="learn", on_error="allow", store_path="/dev/null/store"), [
             ("store error with on_error = allow lets in", case_store_error, ()),

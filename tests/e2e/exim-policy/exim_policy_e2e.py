@@ -46,6 +46,7 @@ CLIENTID_CONF = {dir}/clientid/clientid.conf
 CLIENTID_FAIL_DELAY = {fail_delay}
 CLIENTID_ADVERTISE_HOSTS = *
 PWFILE = {dir}/passwd
+{macros}
 CLIENTID_PASSWORD_OK_PLAIN = ${{if and{{{{!eq{{$auth3}}{{}}}}{{eq{{$auth3}}{{${{lookup{{$auth2}}lsearch{{PWFILE}}}}}}}}}}{{yes}}{{no}}}}
 CLIENTID_PASSWORD_OK_LOGIN = ${{if and{{{{!eq{{$auth2}}{{}}}}{{eq{{$auth2}}{{${{lookup{{$auth1}}lsearch{{PWFILE}}}}}}}}}}{{yes}}{{no}}}}
 
@@ -120,7 +121,7 @@ class PolicyExim(base.Exim):
 
     def __init__(self, opts, mode="enforce", fail_delay="300ms", on_error="tempfail",
                  device_fail_limit=1000, ip_fail_limit=1000, learn_max=10,
-                 authenticators=None, secret=True):
+                 authenticators=None, secret=True, macros=""):
         super().__init__(opts.exim)
         self.opts = opts
         pw = pwd.getpwnam(base.EXIM_USER)
@@ -152,7 +153,7 @@ class PolicyExim(base.Exim):
             f.write(CONFIG.format(
                 dir=self.dir, module=self.module, fail_delay=fail_delay,
                 port_plain=self.port_plain, port_tls=self.port_tls, snippets=self.snippets,
-                authenticators=auths.format(snippets=self.snippets)))
+                macros=macros, authenticators=auths.format(snippets=self.snippets)))
         os.chown(self.conf, 0, 0)
 
     def write_policy(self, **kw):
@@ -444,6 +445,25 @@ def group_store_error(opts):
         check(any("reason=store_error" in ln and "error=" in ln
                   for ln in ex.mainlog().splitlines()), "the store error is logged with a reason")
     run_group(PolicyExim(opts, secret=False), tempfail)
+
+    def tempfail_decide(ex):
+        # No acl_smtp_auth (a site's own, without the precheck): the store
+        # fails in clientid_decide, whose DEFER the patched Exim answers
+        # with RFC 4954's 454, as the precheck's ACL does (issue 19).
+        tok = new_token()
+        s, r, _ = ex.login("alice", USERS["alice"], tok)
+        check(r[0] == 454 and r[1].startswith(b"4.7.0 Temporary authentication failure"),
+              f"on_error = tempfail in clientid_decide: AUTH gets {r[0]} {r[1].decode()}")
+        quit_quietly(s)
+        # Exim writes a server_condition's DEFER to its paniclog too
+        # (exim.md); that line is expected here, and only that one.
+        panic = os.path.join(ex.dir, "log", "paniclog")
+        lines = open(panic).read().splitlines() if os.path.exists(panic) else []
+        check(lines and all("clientid_decide" in ln and "policy store unavailable" in ln
+                            for ln in lines), "the paniclog has the DEFER, and only it")
+        open(panic, "w").close()
+    run_group(PolicyExim(opts, secret=False, macros="CLIENTID_OWN_ACL_SMTP_AUTH = yes"),
+              tempfail_decide)
 
     def allow(ex):
         tok = new_token()
