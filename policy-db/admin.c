@@ -388,21 +388,29 @@ struct bans_ctx {
 	void *ctx;
 };
 
-static int bans_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
+int pdb_ban_info_decode(const void *key, size_t klen, const void *val, size_t vlen,
+                        char account[CLIENTID_ACCOUNT_MAX + 1], struct policydb_ban_info *info_r)
 {
-	struct bans_ctx *c = vctx;
 	struct pdb_ban ban;
 	if (klen < CLIENTID_FP_LEN || klen > PDB_BANKEY_MAX || pdb_ban_decode(val, vlen, &ban) != 0)
 		return CLIENTID_E_STORE_CORRUPT;
-	char account[CLIENTID_ACCOUNT_MAX + 1];
 	memcpy(account, (const uint8_t *)key + CLIENTID_FP_LEN, klen - CLIENTID_FP_LEN);
 	account[klen - CLIENTID_FP_LEN] = '\0';
-	struct policydb_ban_info info = {.account = account,
-	                                 .revoked = ban.kind == PDB_BAN_REVOKED,
-	                                 .reason = ban.reason,
-	                                 .time = ban.time};
-	memcpy(info.fp.b, key, CLIENTID_FP_LEN);
-	return c->fn(c->ctx, &info);
+	*info_r = (struct policydb_ban_info){.account = account,
+	                                     .revoked = ban.kind == PDB_BAN_REVOKED,
+	                                     .reason = ban.reason,
+	                                     .time = ban.time};
+	memcpy(info_r->fp.b, key, CLIENTID_FP_LEN);
+	return 0;
+}
+
+static int bans_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct bans_ctx *c = vctx;
+	char account[CLIENTID_ACCOUNT_MAX + 1];
+	struct policydb_ban_info info;
+	int ret = pdb_ban_info_decode(key, klen, val, vlen, account, &info);
+	return ret != 0 ? ret : c->fn(c->ctx, &info);
 }
 
 static int bans_txn(struct policydb *db, void *txn, void *vctx)

@@ -98,15 +98,11 @@ static int export_device(void *vctx, const struct policydb_device_info *info)
 static int export_ban_cb(void *vctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	struct export_ctx *c = vctx;
-	struct pdb_ban ban;
-	if (klen < CLIENTID_FP_LEN || klen > PDB_BANKEY_MAX || pdb_ban_decode(val, vlen, &ban) != 0)
-		return CLIENTID_E_STORE_CORRUPT;
 	char account[CLIENTID_ACCOUNT_MAX + 1];
-	memcpy(account, (const uint8_t *)key + CLIENTID_FP_LEN, klen - CLIENTID_FP_LEN);
-	account[klen - CLIENTID_FP_LEN] = '\0';
-	struct policydb_ban_info info = {
-	    .account = account, .revoked = ban.kind == PDB_BAN_REVOKED, .time = ban.time};
-	memcpy(info.fp.b, key, CLIENTID_FP_LEN);
+	struct policydb_ban_info info;
+	int ret = pdb_ban_info_decode(key, klen, val, vlen, account, &info);
+	if (ret != 0)
+		return ret;
 	emit(c, policydb_ban_json(&info, POLICYDB_JSON_EXPORT));
 	return c->ret;
 }

@@ -88,6 +88,12 @@ int pdb_touch_copy(const void *val, size_t len, struct pdb_copy *copy);
 #define PDB_BAN_LEN 8
 void pdb_ban_encode(const struct pdb_ban *b, uint8_t *buf);
 int pdb_ban_decode(const void *val, size_t len, struct pdb_ban *b);
+/* A ban record of the bans table as the admin library shows it: *info_r
+ * points into account (the key's account, "" when site-wide), which the
+ * caller provides. Returns 0 or CLIENTID_E_STORE_CORRUPT. (admin.c) */
+struct policydb_ban_info;
+int pdb_ban_info_decode(const void *key, size_t klen, const void *val, size_t vlen,
+                        char account[CLIENTID_ACCOUNT_MAX + 1], struct policydb_ban_info *info_r);
 #define PDB_WINDOW_LEN 8 /* start, count */
 #define PDB_POLICY_LEN 8
 void pdb_policy_encode(const struct clientid_account_policy *p, uint8_t *buf);
