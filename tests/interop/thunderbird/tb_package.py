@@ -1,7 +1,9 @@
 """One Thunderbird case against the installed packages, for tests/packages/
 full_stack.py to call (`package_case(res.check, USER, PASSWORD, DOVECOT_LOG)`
-after its scenario; NOT wired in yet: in its one run the IMAP half passed
-against the installed Dovecot, the SMTP half timed out, cause not yet found): Dovecot and Exim as they run from their
+after its scenario; NOT wired in yet: in two runs the IMAP half passed
+against the installed Dovecot, while the send left no line at all in the
+installed Exim's mainlog (Marionette logged "contentBrowser is null"); not
+yet found why): Dovecot and Exim as they run from their
 installed configuration; a trusted device logs in over IMAP (STARTTLS, 143),
 lists INBOX, and sends over submission (STARTTLS, 587).
 
@@ -70,6 +72,7 @@ def package_case(check, user, password, dovecot_log, exim_log=EXIM_LOG):
     why = tb_run.available()
     if why:
         print("SKIP: thunderbird against the packages: " + why, flush=True)
+        ti.dv.record("SKIP", "thunderbird against the packages", why)
         return
     scratch = tempfile.mkdtemp(prefix="clientid-tb-pkg-")
     os.chmod(scratch, 0o755)
