@@ -245,14 +245,22 @@ class Servers:
         the store from now on is on a read-only file system. (A plain
         `mount -o remount,ro` is refused while the servers hold the files
         open for writing.)"""
-        for cmd in (["mount", "--bind", self.store, self.store],
-                    ["mount", "-o", "remount,bind,ro", self.store]):
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            if r.returncode != 0:
-                self.unbind_ro()
-                return (r.stderr or r.stdout).strip() or "mount failed"
-            self.ro_bound = True
-        return ""
+        r = subprocess.run(["mount", "--bind", self.store, self.store],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            return (r.stderr or r.stdout).strip() or "mount failed"
+        self.ro_bound = True
+        # Under load a server may open a store file for writing through the
+        # new bind mount before it is made read-only, and the remount then
+        # fails with EBUSY ("mount point is busy") until it closes it.
+        for _ in range(50):
+            r = subprocess.run(["mount", "-o", "remount,bind,ro", self.store],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                return ""
+            time.sleep(0.1)
+        self.unbind_ro()
+        return (r.stderr or r.stdout).strip() or "mount failed"
 
     def unbind_ro(self):
         if self.ro_bound:
