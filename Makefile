@@ -2,6 +2,8 @@
 # Debian 12 machine as root. The build system is meson; nothing is built here.
 
 BUILD        ?= build
+# The scripts make runs import the test-harness library as `harness`.
+export PYTHONPATH := $(CURDIR)/tests
 SAN_BUILD    ?= build-san
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 30

@@ -29,12 +29,11 @@ import types  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-for sub in ("dovecot", "dovecot-policy", "exim", "exim-policy"):
-    sys.path.insert(0, os.path.join(REPO, "tests", "e2e", sub))
-import dovecot_e2e as dv  # noqa: E402
-import policy_e2e as pv  # noqa: E402
-import exim_e2e as xb  # noqa: E402
-import exim_policy_e2e as xp  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from harness.dovecot import Dovecot
+from harness.exim import EXIM_USER
+from harness.exim_policy import SNIPPETS, PolicyExim
+from harness.policy_service import PolicyServer
 
 # Dovecot 2.3.19's default; the e2e harness sets 0 for speed.
 DOVECOT_FAIL_DELAY = "2s"
@@ -197,17 +196,17 @@ class Setup:
 
     def _baseline(self):
         extra = DOVECOT_PASSDB.format(delay=DOVECOT_FAIL_DELAY, users=self._dovecot_users())
-        self.dovecot = dv.Dovecot(self.bins.plugin_dir, "attack-base", load_plugin=False,
+        self.dovecot = Dovecot(self.bins.plugin_dir, "attack-base", load_plugin=False,
                                   keep=self.keep, extra_conf=extra)
         self.exim = self._exim(clientid=False)
 
     def _clientid(self, require_clientid):
-        exim_gid = grp.getgrnam(xb.EXIM_USER).gr_gid
+        exim_gid = grp.getgrnam(EXIM_USER).gr_gid
         store = os.path.join(self.dir, "store")
         os.mkdir(store)
         os.chown(store, 0, exim_gid)  # as a package would: both servers write it
         os.chmod(store, 0o2770)
-        ps = pv.PolicyServer(self.bins, "attack", mode="enforce", failure_delay="2s",
+        ps = PolicyServer(self.bins, "attack", mode="enforce", failure_delay="2s",
                              store_path=store)
         os.chown(ps.secret, 0, exim_gid)
         os.chmod(ps.secret, 0o640)
@@ -234,7 +233,7 @@ class Setup:
                                      clientidctl=self.bins.clientidctl, keep=self.keep)
         # (the harness .format()s the authenticators: put ours in afterwards)
         auth = None if clientid else "# bench/attack: authenticators\n"
-        ex = xp.PolicyExim(opts, mode="enforce", fail_delay=EXIM_FAIL_DELAY,
+        ex = PolicyExim(opts, mode="enforce", fail_delay=EXIM_FAIL_DELAY,
                            device_fail_limit=10, ip_fail_limit=50, authenticators=auth)
         with open(ex.conf) as f:
             conf = f.read()
@@ -256,7 +255,7 @@ class Setup:
             if self.ip_defences:
                 # the snippet sets acl_smtp_auth, which Exim takes once:
                 # inline it with the AUTH ACL renamed to one running both
-                with open(os.path.join(xp.SNIPPETS, "conf.d", "main",
+                with open(os.path.join(SNIPPETS, "conf.d", "main",
                                        "04_clientid_options")) as f:
                     main = f.read()
                 if "acl_smtp_auth = acl_clientid_auth\n" not in main:

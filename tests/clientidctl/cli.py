@@ -22,8 +22,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "harness"))
-from results import record  # noqa: E402
+from harness.results import record
 
 SKIP = 77
 TOK_A, TOK_B = "laptop-token-0001", "phone-token-0002"

@@ -36,15 +36,15 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-for sub in ("dovecot", "dovecot-policy", "exim", "exim-policy"):
-    sys.path.insert(0, os.path.join(REPO, "tests", "e2e", sub))
-import dovecot_e2e as dv  # noqa: E402
-import policy_e2e as pv  # noqa: E402
-import exim_e2e as xb  # noqa: E402
-import exim_policy_e2e as xp  # noqa: E402
+from harness import exim_policy, policy_service
+from harness.dovecot import PLUGIN_FILE
+from harness.exim import EXIM_USER, find_exim
+from harness.exim_policy import PolicyExim
+from harness.imap import FAIL_REPLY, OK_REPLY, Raw, rest_of
+from harness.policy_service import PolicyServer, pw
 
 ACCOUNT = "anna"
-PASSWORD = pv.pw(ACCOUNT)  # the Dovecot harness's rule: "<user>-pw"
+PASSWORD = pw(ACCOUNT)  # the Dovecot harness's rule: "<user>-pw"
 DEVICE_TYPE = "UUID"  # what Thunderbird sends: a random UUID per profile
 
 
@@ -90,7 +90,7 @@ def imap_login(ps, device, token):
     """STARTTLS, CAPABILITY, CLIENTID, LOGIN on Dovecot; the LOGIN reply."""
     dc = ps.dc
     print("  IMAP session of the %s to Dovecot (127.0.0.1:%d):" % (device, dc.port))
-    c = dv.Raw(dc, tls=False)
+    c = Raw(dc, tls=False)
     try:
         wire("server:", c.greeting)
         wire("client:", "s1 STARTTLS")
@@ -104,14 +104,14 @@ def imap_login(ps, device, token):
         wire("client:", "a1 CLIENTID %s %s" % (DEVICE_TYPE, masked(token)))
         lines = c.cmd("a1", "CLIENTID %s %s" % (DEVICE_TYPE, token))
         wire("server:", lines[-1])
-        if lines[-1] != "a1 " + dv.OK_REPLY:
+        if lines[-1] != "a1 " + OK_REPLY:
             raise StepFailed("CLIENTID was not accepted: %r" % lines[-1])
         wire("client:", 'a2 LOGIN "%s" "********" (the right password)' % ACCOUNT)
         reply = c.cmd("a2", 'LOGIN "%s" "%s"' % (ACCOUNT, PASSWORD))[-1]
         wire("server:", re.sub(r"\[CAPABILITY [^]]*\]", "[CAPABILITY ...]", reply))
         if reply.startswith("a2 OK"):
             c.cmd("a3", "LOGOUT")
-        return dv.rest_of(reply)
+        return rest_of(reply)
     finally:
         c.close()
 
@@ -190,10 +190,10 @@ def built_binaries(opts, build_exim=None):
         "module": os.path.join(b, "exim-module", "clientid.so"),
     }
     missing = [p for p in paths.values() if not os.path.exists(p)]
-    if not os.path.isfile(os.path.join(paths["plugin_dir"], dv.PLUGIN_FILE)):
-        missing.append(os.path.join(paths["plugin_dir"], dv.PLUGIN_FILE))
+    if not os.path.isfile(os.path.join(paths["plugin_dir"], PLUGIN_FILE)):
+        missing.append(os.path.join(paths["plugin_dir"], PLUGIN_FILE))
     opts.build_exim = build_exim
-    exim = xb.find_exim(opts)
+    exim = find_exim(opts)
     if not exim or not os.access(exim, os.X_OK):
         missing.append("the patched Exim (exim-module/build-exim fast)")
     paths["exim"] = exim
@@ -213,20 +213,20 @@ def start_servers(bins, scratch):
     """Dovecot (with the service) and Exim, sharing one clientid.conf,
     secret and store. Both harnesses make their folders with mkdtemp, which
     the caller has pointed at scratch."""
-    exim_gid = grp.getgrnam(xb.EXIM_USER).gr_gid
+    exim_gid = grp.getgrnam(EXIM_USER).gr_gid
     store = os.path.join(scratch, "store")
     os.mkdir(store)
     # as a package would: group-writable for both servers, setgid directory
     os.chown(store, 0, exim_gid)
     os.chmod(store, 0o2770)
-    if ACCOUNT not in pv.USERS:
-        pv.USERS.append(ACCOUNT)
-    ps = pv.PolicyServer(bins, "demo", mode="learn", store_path=store)
+    if ACCOUNT not in policy_service.USERS:
+        policy_service.USERS.append(ACCOUNT)
+    ps = PolicyServer(bins, "demo", mode="learn", store_path=store)
     os.chown(ps.secret, 0, exim_gid)  # Exim reads it as Debian-exim
     os.chmod(ps.secret, 0o640)
-    xp.USERS.clear()
-    xp.USERS[ACCOUNT] = PASSWORD
-    ex = xp.PolicyExim(bins, mode="learn")
+    exim_policy.USERS.clear()
+    exim_policy.USERS[ACCOUNT] = PASSWORD
+    ex = PolicyExim(bins, mode="learn")
     # Exim's clientid.conf is Dovecot's: one policy, one secret, one store
     with open(ex.conf) as f:
         conf = f.read()
@@ -317,7 +317,7 @@ def scenario(bins, ps, ex, res):
         "The reply is exactly the one for a wrong password, so it tells an "
         "attacker nothing.")
     reply = imap_login(ps, "phone", phone)
-    ok_imap = reply == pv.FAIL_REPLY
+    ok_imap = reply == FAIL_REPLY
     res.check(3, ok_imap, "IMAP refused the phone", "IMAP answered %r" % reply)
     code, text, _ = smtp_submit(ex, "phone", phone, "from the phone")
     res.check(3, code == 535, "SMTP refused the phone",

@@ -47,12 +47,13 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-for sub in ("tests/e2e", "tests/e2e/dovecot", "tests/e2e/exim"):
-    sys.path.insert(0, os.path.join(REPO, sub))
-import dovecot_e2e as dv  # noqa: E402
-import exim_e2e as ex  # noqa: E402
+sys.path.insert(0, HERE)
 import abnf  # noqa: E402
-from results import record  # noqa: E402  (via exim_e2e's path)
+from harness import exim as ex  # noqa: E402
+from harness.results import record  # noqa: E402
+from harness.dovecot import DOVECOT, PLUGIN_FILE, Dovecot
+from harness.imap import AGAIN_REPLY, OK_REPLY, UNKNOWN_REPLY, Raw
+from harness.net import client_ssl_context
 
 SKIP = 77
 TYPE_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-"
@@ -235,10 +236,10 @@ class Imap:
 
     def connect(self, tls, starttls=False, timeout=10):
         if starttls:
-            c = dv.Raw(self.dc, tls=False, timeout=timeout)
+            c = Raw(self.dc, tls=False, timeout=timeout)
             c.starttls("s0")
             return c
-        return dv.Raw(self.dc, tls=tls, timeout=timeout)
+        return Raw(self.dc, tls=tls, timeout=timeout)
 
     @staticmethod
     def reply(c, tag):
@@ -278,7 +279,7 @@ class Imap:
                 d = c.cmd("g3", "CLIENTID UUID " + tok)
             finally:
                 c.close()
-            ok = (a == ["g1 " + dv.OK_REPLY] and b[-1].startswith("g2 OK") and
+            ok = (a == ["g1 " + OK_REPLY] and b[-1].startswith("g2 OK") and
                   d[-1].startswith("g3 BAD"))
             tally.expect(phase, ok, "IMAP good login after %s: %r %r %r" % (phase, a, b, d))
         except (OSError, EOFError, AssertionError) as e:
@@ -341,22 +342,22 @@ def imap_random_worker(imap, verdicts, gen, n, tally, plaintext_share):
             c = None
             continue
         if done:
-            want = [tag + " " + dv.AGAIN_REPLY]
+            want = [tag + " " + AGAIN_REPLY]
         elif verdicts.imap(line):
-            want = [tag + " " + dv.OK_REPLY]
+            want = [tag + " " + OK_REPLY]
             if fresh and len(args.split(b" ", 1)[1]) >= 8:
                 gen.fresh_tokens.add(args.split(b" ", 1)[1])
         else:
             bad += 1
-            want = [IMAP_BYE] if bad >= 3 else [tag + " " + dv.UNKNOWN_REPLY]
+            want = [IMAP_BYE] if bad >= 3 else [tag + " " + UNKNOWN_REPLY]
         tally.count("imap lines over TLS, expected " + (
-            "OK" if want[0].endswith(dv.OK_REPLY) else "BYE (3rd BAD)" if want[0] == IMAP_BYE
+            "OK" if want[0].endswith(OK_REPLY) else "BYE (3rd BAD)" if want[0] == IMAP_BYE
             else "BAD (already issued)" if done else "BAD"))
         tally.expect("random", got == want, "IMAP %r: got %r, want %r" % (line, got, want))
         if got != want or want[0] == IMAP_BYE or done:
             c.close()
             c = None
-        elif want[0].endswith(dv.OK_REPLY):
+        elif want[0].endswith(OK_REPLY):
             done = True
             if rng.random() >= 0.3:
                 c.close()
@@ -586,7 +587,7 @@ def phase_slowloris(imap, smtp, verdicts, gen, tally, conns, seconds):
             else:
                 # sent with CRLF: the server reads the line and its CR
                 ok = verdicts.imap(line + b"\r")
-                want = [tag + " " + (dv.OK_REPLY if ok else dv.UNKNOWN_REPLY)]
+                want = [tag + " " + (OK_REPLY if ok else UNKNOWN_REPLY)]
             tally.expect("slowloris", got == want, "IMAP %r: got %r want %r" % (line, got, want))
         else:
             code, text = c.reply()
@@ -687,7 +688,7 @@ def phase_nul(imap, smtp, verdicts, tally):
                 c.send(line + b"\r\n")
                 got = Imap.reply(c, "n1")
                 c.close()
-                want = (["n1 " + dv.UNKNOWN_REPLY] if tls
+                want = (["n1 " + UNKNOWN_REPLY] if tls
                         else imap.unknown_reply("n1", line + b"\r\n"))
                 tally.expect("nul", not verdicts.imap(line + b"\r") and got == want and
                              not any(" OK CLIENTID" in g for g in got),
@@ -718,7 +719,7 @@ def phase_nul(imap, smtp, verdicts, tally):
 
 
 def imap_tls_wrap(c):
-    c.sock = dv.client_ssl_context().wrap_socket(c.sock)
+    c.sock = client_ssl_context().wrap_socket(c.sock)
 
 
 def phase_starttls_imap(imap, tally):
@@ -733,10 +734,10 @@ def phase_starttls_imap(imap, tally):
 
     def before():
         c = imap.connect(tls=False)
-        tally.expect(ph, c.cmd("a1", "CLIENTID UUID " + tok) == ["a1 " + dv.UNKNOWN_REPLY],
+        tally.expect(ph, c.cmd("a1", "CLIENTID UUID " + tok) == ["a1 " + UNKNOWN_REPLY],
                      "IMAP CLIENTID before STARTTLS is unknown")
         c.starttls("a2")
-        tally.expect(ph, c.cmd("a3", "CLIENTID UUID " + tok) == ["a3 " + dv.OK_REPLY],
+        tally.expect(ph, c.cmd("a3", "CLIENTID UUID " + tok) == ["a3 " + OK_REPLY],
                      "IMAP CLIENTID after STARTTLS is OK")
         c.close()
 
@@ -757,7 +758,7 @@ def phase_starttls_imap(imap, tally):
         lines = c.cmd("b3", "NOOP")
         tally.expect(ph, not any(x.startswith("b2 OK") for x in lines),
                      "IMAP injected CLIENTID accepted: %r" % lines)
-        tally.expect(ph, c.cmd("b4", "CLIENTID UUID " + tok) == ["b4 " + dv.OK_REPLY],
+        tally.expect(ph, c.cmd("b4", "CLIENTID UUID " + tok) == ["b4 " + OK_REPLY],
                      "IMAP CLIENTID after the injection")
         c.close()
 
@@ -765,10 +766,10 @@ def phase_starttls_imap(imap, tally):
         c = imap.connect(tls=False)
         c.send("c1 CLIENTID UUID %s\r\nc2 STARTTLS\r\n" % tok)
         a, b = c.line(), c.line()
-        tally.expect(ph, a == "c1 " + dv.UNKNOWN_REPLY and b.startswith("c2 OK"),
+        tally.expect(ph, a == "c1 " + UNKNOWN_REPLY and b.startswith("c2 OK"),
                      "IMAP CLIENTID+STARTTLS in one packet: %r %r" % (a, b))
         imap_tls_wrap(c)
-        tally.expect(ph, c.cmd("c3", "CLIENTID UUID " + tok) == ["c3 " + dv.OK_REPLY],
+        tally.expect(ph, c.cmd("c3", "CLIENTID UUID " + tok) == ["c3 " + OK_REPLY],
                      "IMAP CLIENTID over the TLS that followed")
         c.close()
 
@@ -776,9 +777,9 @@ def phase_starttls_imap(imap, tally):
         c = imap.connect(tls=True)
         c.send("d1 CLIENTID UUID %s\r\nd2 STARTTLS\r\n" % tok)
         a, b = c.line(), c.line()
-        tally.expect(ph, a == "d1 " + dv.OK_REPLY and b.startswith("d2 BAD"),
+        tally.expect(ph, a == "d1 " + OK_REPLY and b.startswith("d2 BAD"),
                      "IMAP CLIENTID+STARTTLS inside TLS: %r %r" % (a, b))
-        tally.expect(ph, c.cmd("d3", "CLIENTID UUID " + tok) == ["d3 " + dv.AGAIN_REPLY],
+        tally.expect(ph, c.cmd("d3", "CLIENTID UUID " + tok) == ["d3 " + AGAIN_REPLY],
                      "IMAP CLIENTID kept after a refused STARTTLS")
         c.close()
 
@@ -988,11 +989,11 @@ def main():
     if os.geteuid() != 0:
         print("SKIP: the hostile-client tests start Dovecot and Exim and need root")
         return SKIP
-    if not os.path.isfile(os.path.join(a.plugin_dir, dv.PLUGIN_FILE)):
-        print("SKIP: %s not built in %r" % (dv.PLUGIN_FILE, a.plugin_dir))
+    if not os.path.isfile(os.path.join(a.plugin_dir, PLUGIN_FILE)):
+        print("SKIP: %s not built in %r" % (PLUGIN_FILE, a.plugin_dir))
         return SKIP
-    if not os.access(dv.DOVECOT, os.X_OK):
-        print("SKIP: %s not found" % dv.DOVECOT)
+    if not os.access(DOVECOT, os.X_OK):
+        print("SKIP: %s not found" % DOVECOT)
         return SKIP
     exim_bin = a.exim or os.environ.get("CLIENTID_EXIM") or ex.find_exim(
         argparse.Namespace(exim=None, build_exim=None))
@@ -1013,7 +1014,7 @@ def main():
 
     tally = Tally()
     verdicts = Verdicts(a.verdict)
-    dc = dv.Dovecot(a.plugin_dir, "hostile", keep=a.keep,
+    dc = Dovecot(a.plugin_dir, "hostile", keep=a.keep,
                     extra_conf="default_process_limit = 1000\n" if a.full else "")
     exims = []
     t0 = time.time()

@@ -68,11 +68,9 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-sys.path.insert(0, os.path.join(REPO, "tests", "e2e", "dovecot"))
-from e2e_common import make_cert  # noqa: E402
-import dovecot_e2e as dv  # noqa: E402  (imaplib's CLIENTID command)
-from results import record  # noqa: E402  (via dovecot_e2e's path)
+from harness.net import make_cert  # noqa: E402
+from harness.results import record  # noqa: E402
+from harness.imap import imaplib_clientid
 
 SKIP = 77
 
@@ -882,7 +880,7 @@ def imap_login(token, password=PASSWORD, expect_clientid=True):
         typ, caps = m.capability()
         offered = b"CLIENTID" in caps[0].split()
         if token is not None and offered:
-            typ, text = dv.imaplib_clientid(m, DEVICE_TYPE, token)
+            typ, text = imaplib_clientid(m, DEVICE_TYPE, token)
             if typ != "OK":
                 return offered, "CLIENTID refused: %s %s" % (typ, text)
         try:

@@ -44,15 +44,15 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-for sub in ("e2e/dovecot", "e2e/dovecot-policy", "e2e/exim", "e2e/exim-policy", "demo",
-            "harness"):
-    sys.path.insert(0, os.path.join(REPO, "tests", sub))
-import dovecot_e2e as dv  # noqa: E402
-import policy_e2e as pv  # noqa: E402
-import exim_e2e as xb  # noqa: E402
-import exim_policy_e2e as xp  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "tests", "demo"))
 import demo  # noqa: E402
-from results import record  # noqa: E402
+from harness.results import record  # noqa: E402
+from harness import exim_policy, policy_service
+from harness.dovecot import DOVECOT
+from harness.exim import EXIM_USER, b64
+from harness.exim_policy import PolicyExim
+from harness.imap import FAIL_REPLY, OK_REPLY, TEMPFAIL_REPLY, UNKNOWN_REPLY, Raw, rest_of, tls_client
+from harness.policy_service import PolicyServer, pw
 
 SKIP = 77
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
@@ -89,10 +89,6 @@ def check(cond, what):
         raise Failure(what)
 
 
-def pw(user):
-    return pv.pw(user)
-
-
 # --------------------------------------------------------------------------
 # The two servers on one store
 
@@ -117,15 +113,15 @@ class Servers:
             self.mount_error = (r.stderr or r.stdout).strip() or "mount failed"
         self.store = os.path.join(self.fs, "store")
         os.mkdir(self.store)
-        exim_gid = grp.getgrnam(xb.EXIM_USER).gr_gid
+        exim_gid = grp.getgrnam(EXIM_USER).gr_gid
         os.chown(self.store, 0, exim_gid)
         os.chmod(self.store, 0o2770)
         self.ro_bound = False
         self.faketime_file = faketime_file
 
         for u in ACCOUNTS:
-            if u not in pv.USERS:
-                pv.USERS.append(u)
+            if u not in policy_service.USERS:
+                policy_service.USERS.append(u)
         self.ps = RelPolicyServer(bins, "rel", store_path=self.store)
         os.chown(self.ps.secret, 0, exim_gid)  # Exim reads it as Debian-exim
         os.chmod(self.ps.secret, 0o640)
@@ -145,10 +141,10 @@ class Servers:
                 "executable = /usr/bin/env LD_PRELOAD=%s FAKETIME_TIMESTAMP_FILE=%s "
                 "FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1 %s"
                 % (FAKETIME_LIB, faketime_file, self.ps.service))
-        xp.USERS.clear()
+        exim_policy.USERS.clear()
         for u in ACCOUNTS:
-            xp.USERS[u] = pw(u)
-        self.ex = xp.PolicyExim(bins, mode="enforce", fail_delay="200ms")
+            exim_policy.USERS[u] = pw(u)
+        self.ex = PolicyExim(bins, mode="enforce", fail_delay="200ms")
         with open(self.ex.conf) as f:
             conf = f.read()
         own = "CLIENTID_CONF = %s/clientid/clientid.conf" % self.ex.dir
@@ -286,7 +282,7 @@ class Servers:
                 self.exim_panic()[marks[2]:])
 
 
-class RelPolicyServer(pv.PolicyServer):
+class RelPolicyServer(PolicyServer):
     """policy_e2e.PolicyServer with this suite's clientid.conf."""
 
     def write_conf(self, broken=False):
@@ -322,21 +318,21 @@ def imap_attempt(srv, user, password, token):
     then unknown)."""
     c = None
     try:
-        c = dv.tls_client(srv.ps.dc, "starttls")
+        c = tls_client(srv.ps.dc, "starttls")
         if token is not None:
             r = c.cmd("a1", "CLIENTID UUID %s" % token)
-            if r[-1] != "a1 " + dv.OK_REPLY:
+            if r[-1] != "a1 " + OK_REPLY:
                 return "pre:" + r[-1]
         c.send('a2 LOGIN "%s" "%s"\r\n' % (user, password))
         try:
-            reply = dv.rest_of(c.until_tagged("a2")[-1])
+            reply = rest_of(c.until_tagged("a2")[-1])
         except (OSError, EOFError) as e:
             return "error:%s" % type(e).__name__
         if reply.startswith("OK "):
             return "ok"
-        if reply == pv.FAIL_REPLY:
+        if reply == FAIL_REPLY:
             return "refused"
-        if reply == pv.TEMPFAIL_REPLY:
+        if reply == TEMPFAIL_REPLY:
             return "tempfail"
         return "other:" + reply
     except (OSError, EOFError, AssertionError) as e:
@@ -358,7 +354,7 @@ def smtp_attempt(srv, user, password, token, send=False):
             if r[0] != 250:
                 return "pre:clientid %d" % r[0]
         try:
-            r = s.docmd("AUTH", "PLAIN " + xb.b64("\0%s\0%s" % (user, password)))
+            r = s.docmd("AUTH", "PLAIN " + b64("\0%s\0%s" % (user, password)))
         except (OSError, smtplib.SMTPException) as e:
             return "error:%s" % type(e).__name__
         if r[0] == 235:
@@ -395,13 +391,13 @@ def attempt(srv, proto, user, password, token, send=False):
 
 def garbage_imap(srv, rng):
     """A malformed or misplaced CLIENTID: BAD, never a crash or a hang."""
-    c = dv.Raw(srv.ps.dc, tls=False)
+    c = Raw(srv.ps.dc, tls=False)
     try:
         bad = rng.choice(["CLIENTID", "CLIENTID UUID", "CLIENTID UUID a b",
                           "CLIENTID U_U tok", "CLIENTID UUID " + "x" * 129])
         if rng.random() < 0.3:  # before TLS: the unknown-command reply
             r = c.cmd("g1", "CLIENTID UUID " + uuid.uuid4().hex)
-            return "ok" if r[-1] == "g1 " + dv.UNKNOWN_REPLY else "other:" + r[-1]
+            return "ok" if r[-1] == "g1 " + UNKNOWN_REPLY else "other:" + r[-1]
         c.starttls("s1")
         r = c.cmd("g1", bad)
         return "ok" if r[-1].startswith("g1 BAD") else "other:" + r[-1]
@@ -1324,7 +1320,7 @@ def main():
         print("SKIP: the reliability suite starts Dovecot and Exim and mounts a tmpfs: "
               "it needs root")
         return SKIP
-    if not os.access(dv.DOVECOT, os.X_OK):
+    if not os.access(DOVECOT, os.X_OK):
         print("SKIP: Dovecot not installed (dovecot-core, dovecot-imapd)")
         return SKIP
     bins, why = find_binaries(opts)

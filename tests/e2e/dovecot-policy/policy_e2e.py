@@ -18,332 +18,21 @@ import argparse
 import concurrent.futures
 import hashlib
 import hmac
-import imaplib
 import os
 import re
-import secrets
-import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "dovecot"))
-import dovecot_e2e as dv  # noqa: E402  (the Dovecot harness, reused)
-
-SKIP = 77
-FAIL_REPLY = "NO [AUTHENTICATIONFAILED] Authentication failed."
-# [store] on_error = tempfail: IMAP's temporary failure, never the
-# wrong-password reply (issue 19; the plugin turns the service's reason
-# into it).
-TEMPFAIL_REPLY = "NO [UNAVAILABLE] Temporary authentication failure."
-TEMPFAIL_BODY = '{"status":-1,"msg":"Temporary authentication failure."}'
-SERVICE_NAME = "clientid-policy"
-
-# Accounts in this suite's own passdb; every password is "<user>-pw".
-USERS = ["joe", "amy", "ben", "cat", "dan", "acc1", "acc2", "acc3", "acc4", "acc5", "eve", "fay"]
-
-# Every token used in this run; none may appear in any log.
-TOKENS = []
-
-
-def new_token():
-    tok = str(uuid.uuid4())
-    TOKENS.append(tok)
-    return tok
-
-
-def pw(user):
-    # joe/password as in the IMAP draft's transcripts
-    return "password" if user == "joe" else user + "-pw"
-
-
-class PolicyDovecot(dv.Dovecot):
-    """dovecot_e2e.Dovecot whose own passwd file leaves joe out, so that joe
-    (of the draft's transcripts) comes from this suite's passdb, the one
-    with the phase marker."""
-
-    def _write(self, rel, text, mode=0o644):
-        if rel == "passwd":
-            text = "".join(ln + "\n" for ln in text.splitlines() if not ln.startswith("joe:"))
-        return super()._write(rel, text, mode)
-
-
-# --------------------------------------------------------------------------
-# One scratch Dovecot with the policy service
-
-class PolicyServer:
-    """A scratch clientid setup (conf, secret, store, API key, users) and a
-    dovecot_e2e.Dovecot whose extra configuration wires in the service."""
-
-    def __init__(self, args, name, mode="learn", on_error="tempfail", reject_on_fail="yes",
-                 failure_delay="0", limits=None, store_path=None, before_auth=True):
-        self.args = args
-        self.name = name
-        self.dir = tempfile.mkdtemp(prefix="clientid-e2e-policy-%s-" % name)
-        os.chmod(self.dir, 0o755)
-        self.port = dv.free_port()
-        self.conf = os.path.join(self.dir, "clientid.conf")
-        self.secret = os.path.join(self.dir, "secret")
-        self.store = store_path or os.path.join(self.dir, "store")
-        self.api_key = os.path.join(self.dir, "api-key")
-        self.service = dv.stage(args.service, self.dir, 0o755)
-        self.key = secrets.token_hex(16)
-        self.mode = mode
-        self.on_error = on_error
-        self.limits = dict(limits or {})
-        with open(self.secret, "wb") as f:
-            f.write(secrets.token_bytes(32))
-        os.chmod(self.secret, 0o600)
-        with open(self.api_key, "w") as f:
-            f.write(self.key + "\n")
-        os.chmod(self.api_key, 0o600)
-        with open(os.path.join(self.dir, "users"), "w") as f:
-            f.write("".join("%s:{PLAIN}%s\n" % (u, pw(u)) for u in USERS))
-        self.write_conf()
-        extra = CONF_TEMPLATE.format(
-            port=self.port, service=self.service, conf=self.conf, api_key=self.api_key,
-            key=self.key, users=os.path.join(self.dir, "users"), reject_on_fail=reject_on_fail,
-            failure_delay=failure_delay)
-        if getattr(args, "valgrind", False):
-            # the service under valgrind: any error is a test failure
-            extra = extra.replace(
-                "executable = %s" % self.service,
-                "executable = /usr/bin/valgrind -q --error-exitcode=99 --leak-check=full "
-                "--errors-for-leak-kinds=definite --show-leak-kinds=definite --log-file=%s/valgrind.%%p.log %s"
-                % (self.dir, self.service))
-            extra = extra.replace("  process_limit = 1\n", "  process_limit = 1\n  vsz_limit = 0\n")
-        if not before_auth:
-            # Dovecot asks only after auth, the service is told so with -a,
-            # and no phase attribute is needed
-            extra = extra.replace("auth_policy_check_before_auth = yes",
-                                  "auth_policy_check_before_auth = no")
-            extra = extra.replace(" clientid/phase=%{passdb:clientid_phase}", "")
-            extra = extra.replace("  override_fields = clientid_phase=verified\n", "")
-            extra = extra.replace("%s -C" % self.service, "%s -a -C" % self.service)
-        self.dc = PolicyDovecot(args.plugin_dir, "policy-" + name, enable="yes", keep=args.keep,
-                             extra_conf=extra)
-
-    def write_conf(self, broken=False):
-        limits = {"device_fail_limit": "3", "device_fail_window": "15m",
-                  "ip_fail_limit": "1000", "device_max_accounts": "3",
-                  "device_accounts_window": "1d"}
-        limits.update(self.limits)
-        text = ("[general]\nsecret_file = %s\n\n[store]\npath = %s\non_error = %s\n\n"
-                "[policy]\nmode = %s\n\n[limits]\n" % (self.secret, self.store, self.on_error,
-                                                       self.mode))
-        text += "".join("%s = %s\n" % kv for kv in sorted(limits.items()))
-        if broken:
-            text += "no_such_key = 1\n"
-        with open(self.conf, "w") as f:
-            f.write(text)
-
-    def start(self):
-        self.dc.start()
-        self.wait_service()
-        return self
-
-    def service_pids(self):
-        """Pids of clientid-policy processes whose parent is our master."""
-        out = []
-        master = self.dc.proc.pid if self.dc.proc else None
-        for p in os.listdir("/proc"):
-            if not p.isdigit():
-                continue
-            try:
-                with open("/proc/%s/stat" % p) as f:
-                    stat = f.read()
-                exe = os.readlink("/proc/%s/exe" % p)
-                with open("/proc/%s/cmdline" % p, "rb") as f:
-                    cmd = f.read()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == master and (exe == self.service or self.service.encode() in cmd):
-                out.append(int(p))
-        return out
-
-    def probe(self):
-        """True when a clientid-policy process answers HTTP on the port (a GET
-        gets 405 from it; the master itself never answers)."""
-        try:
-            urllib.request.urlopen("http://127.0.0.1:%d/" % self.port, timeout=2)
-        except urllib.error.HTTPError as e:
-            return e.code == 405
-        except OSError:
-            return False
-        return False
-
-    def wait_service(self, timeout=20, exclude=()):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            # the probe also makes the master start the service on demand
-            answered = self.probe()
-            pids = [p for p in self.service_pids() if p not in exclude]
-            if answered and pids:
-                return pids
-            time.sleep(0.2)
-        raise dv.Failure("the policy service did not start:\n" + self.log()[-3000:])
-
-    def restart_service(self, sig=signal.SIGTERM):
-        """Kill the service processes we started (by pid); the master starts
-        a new one when the next request (here the probe) comes."""
-        old = self.service_pids()
-        for p in old:
-            os.kill(p, sig)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            answered = self.probe()
-            new = [p for p in self.service_pids() if p not in old]
-            if answered and new:
-                return new
-            time.sleep(0.1)
-        raise dv.Failure("the master did not restart the policy service:\n" +
-                         self.log()[-3000:])
-
-    def set_mode(self, mode):
-        self.mode = mode
-        self.write_conf()
-        self.restart_service()
-
-    def log(self):
-        return self.dc.logs_bytes().decode("utf-8", "replace")
-
-    def decisions(self, account):
-        return [ln for ln in self.log().splitlines()
-                if "%s: account=%s " % (SERVICE_NAME, account) in ln]
-
-    def ctl(self, *args):
-        p = subprocess.run([self.args.clientidctl, "-c", self.conf] + list(args),
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=30)
-        if p.returncode != 0:
-            raise dv.Failure("clientidctl %s failed (%d): %s" % (" ".join(args),
-                                                                 p.returncode, p.stdout))
-        return p.stdout
-
-    def cleanup(self):
-        self.dc.cleanup()
-        if not self.args.keep:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-
-CONF_TEMPLATE = """
-# --- the clientid policy service, as in dovecot-plugin/policy-service/conf.d-snippet
-auth_failure_delay = {failure_delay}
-auth_policy_server_url = http://127.0.0.1:{port}/
-auth_policy_server_api_header = X-API-Key:{key}
-auth_policy_hash_nonce = e2e-nonce
-auth_policy_check_before_auth = yes
-auth_policy_check_after_auth = yes
-auth_policy_report_after_auth = yes
-auth_policy_reject_on_fail = {reject_on_fail}
-auth_policy_server_timeout_msecs = 2000
-auth_policy_request_attributes = account=%{{user}} login=%{{requested_username}} remote=%{{rip}} protocol=%s clientid/type=%{{passdb:forward_clientid_type}} clientid/token=%{{passdb:forward_clientid_token}} clientid/phase=%{{passdb:clientid_phase}}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {users}
-  override_fields = clientid_phase=verified
-}}
-# test only: no per-IP auth penalty (anvil), so that the lockout counts run
-# quickly from 127.0.0.1; auth_failure_delay still applies to every failure
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-service clientid-policy {{
-  executable = {service} -C {conf} -A {api_key}
-  user = root
-  process_limit = 1
-  inet_listener clientid-policy {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-}}
-"""
-
-
-# --------------------------------------------------------------------------
-# Clients
-
-def raw_login(ps, user, password, token=None, typ="UUID", how="starttls"):
-    """STARTTLS (or implicit TLS), CLIENTID if token, LOGIN: the tagged reply
-    without its tag, and the seconds LOGIN took."""
-    c = dv.tls_client(ps.dc, how)
-    try:
-        if token is not None:
-            dv.eq(c.cmd("a1", "CLIENTID %s %s" % (typ, token)), ["a1 " + dv.OK_REPLY],
-                  "CLIENTID")
-        t0 = time.monotonic()
-        lines = c.cmd("a2", 'LOGIN "%s" "%s"' % (user, password))
-        took = time.monotonic() - t0
-        return dv.rest_of(lines[-1]), took
-    finally:
-        c.close()
-
-
-def login_ok(ps, user, token=None, password=None):
-    reply, _ = raw_login(ps, user, password or pw(user), token)
-    dv.check(reply.startswith("OK "), "%s with %s: expected OK, got %r" % (user, token, reply))
-
-
-def login_refused(ps, user, token=None, password=None):
-    reply, _ = raw_login(ps, user, password or pw(user), token)
-    dv.eq(reply, FAIL_REPLY, "%s with %s" % (user, token))
-
-
-def imaplib_login(ps, user, password, token):
-    m = dv.imaplib_client(ps.dc, "starttls")
-    try:
-        dv.eq(dv.imaplib_clientid(m, "UUID", token), ("OK", "CLIENTID completed"), "CLIENTID")
-        try:
-            typ, _ = m.login(user, password)
-            m.logout()
-            return typ
-        except imaplib.IMAP4.error as e:
-            return str(e)
-    finally:
-        try:
-            m.shutdown()
-        except OSError:
-            pass
-
-
-def last_decision(ps, account, want_reason=None, timeout=5):
-    deadline = time.time() + timeout
-    while True:
-        lines = ps.decisions(account)
-        if lines and (want_reason is None or "reason=%s " % want_reason in lines[-1]):
-            return lines[-1]
-        if time.time() > deadline:
-            raise dv.Failure("no decision%s logged for %s; got %r" % (
-                " with reason " + want_reason if want_reason else "", account, lines[-3:]))
-        time.sleep(0.1)
-
-
-def wait_log(ps, text, what, timeout=5):
-    """The log process writes a moment after the service answered."""
-    deadline = time.time() + timeout
-    while text not in ps.log():
-        dv.check(time.time() < deadline, what)
-        time.sleep(0.1)
-
-
-def fp_of(ps, account, reason):
-    """The short fingerprint of the latest decision for account with reason."""
-    lines = [ln for ln in ps.decisions(account) if "reason=%s " % reason in ln]
-    dv.check(lines, "no decision with reason %s for %s" % (reason, account))
-    m = re.search(r" fp=([0-9a-f]{12}) ", lines[-1])
-    dv.check(m is not None, "no short fingerprint in the decision line")
-    return m.group(1)
+from harness.dovecot import DOVECOT, PLUGIN_FILE
+from harness.imap import FAIL_REPLY, OK_REPLY, TEMPFAIL_REPLY, Raw, run_etpan
+from harness.runner import SKIP, Runner, Skip, check, eq
+from harness.policy_service import SERVICE_NAME, TEMPFAIL_BODY, TOKENS, PolicyServer, fp_of, \
+    imaplib_login, last_decision, login_ok, login_refused, new_token, pw, raw_login, wait_log
 
 
 # --------------------------------------------------------------------------
@@ -354,7 +43,7 @@ def case_learn_enforce_approve(ps):
     # learn: the first device is trusted on first use
     login_ok(ps, "amy", t1)
     ln = last_decision(ps, "amy", "device_learned")
-    dv.check("verdict=allow" in ln and "step=verified" in ln, ln)
+    check("verdict=allow" in ln and "step=verified" in ln, ln)
     # enforce
     ps.set_mode("enforce")
     login_ok(ps, "amy", t1)
@@ -362,14 +51,14 @@ def case_learn_enforce_approve(ps):
     # an unknown device with the right password: the wrong-password reply
     login_refused(ps, "amy", t2)
     ln = last_decision(ps, "amy", "device_unknown")
-    dv.check("verdict=deny" in ln and "answer=-1" in ln, ln)
+    check("verdict=deny" in ln and "answer=-1" in ln, ln)
     # the same through imaplib: the same reply text
     typ = imaplib_login(ps, "amy", pw("amy"), t2)
-    dv.check("[AUTHENTICATIONFAILED] Authentication failed." in typ, typ)
+    check("[AUTHENTICATIONFAILED] Authentication failed." in typ, typ)
     # recorded as pending; approve it with clientidctl
     short = fp_of(ps, "amy", "device_pending")
     listing = ps.ctl("list", "amy")
-    dv.check(short in listing and "pending" in listing,
+    check(short in listing and "pending" in listing,
              "clientidctl list does not show %s pending:\n%s" % (short, listing))
     ps.ctl("approve", "amy", short)
     login_ok(ps, "amy", t2)
@@ -385,7 +74,7 @@ def case_device_lockout(ps):
     # A is locked out, even with the right password
     login_refused(ps, "ben", a)
     ln = last_decision(ps, "ben", "device_fail_limit")
-    dv.check("verdict=deny" in ln, ln)
+    check("verdict=deny" in ln, ln)
     # B, behind the same IP, still logs in
     login_ok(ps, "ben", b)
     last_decision(ps, "ben", "trusted_device")
@@ -398,7 +87,7 @@ def case_many_accounts(ps):
     # the fourth account for the same device: blocked
     login_refused(ps, "acc4", x)
     ln = last_decision(ps, "acc4", "device_many_accounts")
-    dv.check("verdict=deny" in ln, ln)
+    check("verdict=deny" in ln, ln)
     # blocked everywhere, also where it was trusted; another device is not
     login_refused(ps, "acc1", x)
     last_decision(ps, "acc1", "device_blocked")
@@ -414,8 +103,8 @@ def case_precheck_before_auth(ps):
     n = len(ps.decisions("acc5"))
     login_refused(ps, "acc5", x, password="anything")
     ln = last_decision(ps, "acc5", "device_blocked")
-    dv.check("step=precheck" in ln, "not refused before auth: " + ln)
-    dv.check(len(ps.decisions("acc5")) == n + 1, "more than one decision")
+    check("step=precheck" in ln, "not refused before auth: " + ln)
+    check(len(ps.decisions("acc5")) == n + 1, "more than one decision")
 
 
 def case_account_names_canonical(ps):
@@ -430,11 +119,11 @@ def case_account_names_canonical(ps):
     for user in ("FAY", "Fay", "fay"):
         login_refused(ps, user, password=pw("fay"))
         ln = last_decision(ps, "fay", "clientid_required")
-        dv.check("verdict=deny" in ln, ln)
+        check("verdict=deny" in ln, ln)
     login_ok(ps, "FAY", tok, password=pw("fay"))
     last_decision(ps, "fay", "trusted_device")
     listing = ps.ctl("list", "FAY")
-    dv.check("trusted" in listing, "clientidctl list FAY does not show fay's device:\n" + listing)
+    check("trusted" in listing, "clientidctl list FAY does not show fay's device:\n" + listing)
 
 
 def case_no_oracle(ps):
@@ -448,14 +137,14 @@ def case_no_oracle(ps):
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
         res = list(ex.map(lambda j: (j[0],) + raw_login(ps, "cat", j[1], j[2]), jobs))
     replies = {r for _, r, _ in res}
-    dv.eq(replies, {FAIL_REPLY}, "replies")
+    eq(replies, {FAIL_REPLY}, "replies")
     med = {k: statistics.median([t for kk, _, t in res if kk == k])
            for k in ("refusal", "wrong")}
     diff = abs(med["refusal"] - med["wrong"]) / max(med.values())
     print("# median delay: policy refusal %.3f s, wrong password %.3f s, difference %.1f%%"
           % (med["refusal"], med["wrong"], diff * 100))
-    dv.check(med["wrong"] >= 1.0, "the failure delay did not apply: %r" % med)
-    dv.check(diff < 0.10, "median delays differ by %.1f%%" % (diff * 100))
+    check(med["wrong"] >= 1.0, "the failure delay did not apply: %r" % med)
+    check(diff < 0.10, "median delays differ by %.1f%%" % (diff * 100))
     login_ok(ps, "cat", trusted)
 
 
@@ -465,11 +154,11 @@ def case_store_error(ps):
     tok = new_token()
     if ps.on_error == "tempfail":
         reply, _ = raw_login(ps, "dan", pw("dan"), tok)
-        dv.eq(reply, TEMPFAIL_REPLY, "dan with %s: the temporary failure" % tok)
+        eq(reply, TEMPFAIL_REPLY, "dan with %s: the temporary failure" % tok)
     else:
         login_ok(ps, "dan", tok)
     ln = last_decision(ps, "dan", "store_error")
-    dv.check(("answer=-1" if ps.on_error == "tempfail" else "answer=0") in ln, ln)
+    check(("answer=-1" if ps.on_error == "tempfail" else "answer=0") in ln, ln)
     wait_log(ps, "policy store failed", "no store failure logged")
 
 
@@ -491,7 +180,7 @@ def case_service_down(ps, reject_on_fail):
         login_ok(ps, "eve", tok)
     wait_log(ps, "no_such_key", "no fatal error for the bad configuration")
     ln = [x for x in ps.log().splitlines() if "no_such_key" in x][-1]
-    dv.check("Fatal:" in ln and ps.conf in ln and re.search(r":\d+: \[limits\] no_such_key", ln),
+    check("Fatal:" in ln and ps.conf in ln and re.search(r":\d+: \[limits\] no_such_key", ln),
              ln)
     wait_log(ps, "Policy server", "Dovecot did not log the unreachable policy server")
     # the process that logged its fatal error may take a moment to exit on
@@ -499,7 +188,7 @@ def case_service_down(ps, reject_on_fail):
     deadline = time.time() + 15
     while ps.service_pids() and time.time() < deadline:
         time.sleep(0.2)
-    dv.check(not ps.service_pids(), "a service with a bad configuration is running")
+    check(not ps.service_pids(), "a service with a bad configuration is running")
     # fixed: the master starts it again (after its throttling) on demand
     ps.write_conf()
     ps.wait_service(timeout=90)
@@ -508,8 +197,8 @@ def case_service_down(ps, reject_on_fail):
     # and a plain kill -9 of a healthy service
     old = ps.service_pids()
     ps.restart_service(signal.SIGKILL)
-    dv.check(ps.dc.proc.pid == master and ps.dc.alive(), "dovecot was restarted")
-    dv.check(set(ps.service_pids()).isdisjoint(old), "same service process")
+    check(ps.dc.proc.pid == master and ps.dc.alive(), "dovecot was restarted")
+    check(set(ps.service_pids()).isdisjoint(old), "same service process")
     login_ok(ps, "eve", tok)
     last_decision(ps, "eve", "trusted_device")
 
@@ -523,21 +212,21 @@ def case_draft_7_4(ps):
     just as generic and leaks nothing about CLIENTID, joe or the password."""
     tok = "23bf83be-aad7-46aa-9e0f-39191ccf402f"
     ps.set_mode("enforce")
-    c = dv.Raw(ps.dc, tls=False)
+    c = Raw(ps.dc, tls=False)
     try:
         caps = c.capability("a001")
-        dv.check("STARTTLS" in caps and "CLIENTID" not in caps, "a001: %r" % caps)
-        dv.eq(c.starttls("a002")[-1].split(" ")[1], "OK", "a002 STARTTLS")
+        check("STARTTLS" in caps and "CLIENTID" not in caps, "a001: %r" % caps)
+        eq(c.starttls("a002")[-1].split(" ")[1], "OK", "a002 STARTTLS")
         caps = c.capability("a003")
-        dv.check("CLIENTID" in caps and "AUTH=PLAIN" in caps, "a003: %r" % caps)
-        dv.eq(c.cmd("a004", "CLIENTID UUID " + tok), ["a004 " + dv.OK_REPLY], "a004")
-        dv.eq(c.cmd("a005", "LOGIN joe password"), ["a005 " + FAIL_REPLY], "a005 LOGIN")
+        check("CLIENTID" in caps and "AUTH=PLAIN" in caps, "a003: %r" % caps)
+        eq(c.cmd("a004", "CLIENTID UUID " + tok), ["a004 " + OK_REPLY], "a004")
+        eq(c.cmd("a005", "LOGIN joe password"), ["a005 " + FAIL_REPLY], "a005 LOGIN")
         # the connection stays usable, as after any failed login
-        dv.eq(c.cmd("a006", "NOOP")[-1], "a006 OK NOOP completed.", "a006 NOOP")
+        eq(c.cmd("a006", "NOOP")[-1], "a006 OK NOOP completed.", "a006 NOOP")
     finally:
         c.close()
     ln = last_decision(ps, "joe", "device_unknown")
-    dv.check("verdict=deny" in ln and "step=verified" in ln, ln)
+    check("verdict=deny" in ln and "step=verified" in ln, ln)
     # the same words for a wrong password
     login_refused(ps, "joe", tok, password="not-the-password")
     # an approved device then passes the same dialogue
@@ -563,27 +252,27 @@ def case_http(ps):
     tok = new_token()
     body = ('{"account":"amy","remote":"192.0.2.9","protocol":"imap",'
             '"clientid":{"type":"UUID","token":"%s","phase":"verified"},"tls":true}' % tok)
-    dv.eq(http_post(ps, "", None, method="GET")[0], 405, "GET")
-    dv.eq(http_post(ps, "?command=allow", body.encode(), key=False)[0], 403, "no X-API-Key")
-    dv.eq(http_post(ps, "?command=nope", body.encode())[0], 404, "unknown command")
-    dv.eq(http_post(ps, "?command=allow", b"not json")[0], 400, "malformed body")
-    dv.eq(http_post(ps, "?command=allow", b"{" + b" " * 20000 + b"}")[0], 413, "20 kB body")
-    dv.eq(http_post(ps, "?command=allow", body.encode()),
+    eq(http_post(ps, "", None, method="GET")[0], 405, "GET")
+    eq(http_post(ps, "?command=allow", body.encode(), key=False)[0], 403, "no X-API-Key")
+    eq(http_post(ps, "?command=nope", body.encode())[0], 404, "unknown command")
+    eq(http_post(ps, "?command=allow", b"not json")[0], 400, "malformed body")
+    eq(http_post(ps, "?command=allow", b"{" + b" " * 20000 + b"}")[0], 413, "20 kB body")
+    eq(http_post(ps, "?command=allow", body.encode()),
           (200, '{"status":0,"msg":""}'), "allow, learn mode")
     ln = last_decision(ps, "amy", "device_learned")
-    dv.check("ip=192.0.2.9 " in ln and "step=verified" in ln, ln)
-    dv.eq(http_post(ps, "?command=report",
+    check("ip=192.0.2.9 " in ln and "step=verified" in ln, ln)
+    eq(http_post(ps, "?command=report",
                     body.replace('"tls":true', '"success":false,"policy_reject":false,'
                                  '"tls":true').encode()),
           (200, '{"status":0,"msg":""}'), "report of a failure")
     ln = last_decision(ps, "amy", "auth_failed")
-    dv.check("step=failed" in ln, ln)
+    check("step=failed" in ln, ln)
     # no account after auth: refused (on_error = tempfail), logged
-    dv.eq(http_post(ps, "?command=allow", body.replace('"amy"', '""').encode()),
+    eq(http_post(ps, "?command=allow", body.replace('"amy"', '""').encode()),
           (200, TEMPFAIL_BODY), "allow without account")
     wait_log(ps, "cannot decide: no account", "no error for the missing account")
     # no phase: a before-auth request cannot be told from an after-auth one
-    dv.eq(http_post(ps, "?command=allow", body.replace(',"phase":"verified"', "").encode()),
+    eq(http_post(ps, "?command=allow", body.replace(',"phase":"verified"', "").encode()),
           (200, TEMPFAIL_BODY), "allow without phase")
     wait_log(ps, "cannot be told from one after it", "no error for the missing phase")
 
@@ -604,7 +293,7 @@ def case_special_token(ps):
         key = f.read()
     want = hmac.new(key, b"UUID:" + tok.encode(), hashlib.sha256).hexdigest()[:12]
     ln = last_decision(ps, "fay", "device_learned")
-    dv.check(" fp=%s " % want in ln, "fingerprint %s not in %r" % (want, ln))
+    check(" fp=%s " % want in ln, "fingerprint %s not in %r" % (want, ln))
     ps.set_mode("enforce")
     login_ok(ps, "fay", tok)
     login_refused(ps, "fay", tok[:-1] + ("y" if tok[-1] != "y" else "z"))
@@ -615,10 +304,10 @@ def case_passdb_without_marker(ps):
     """A passdb without override_fields: its logins are only prechecked, and
     the service says so in the log."""
     reply, _ = raw_login(ps, "alice", "alicepw", new_token())
-    dv.check(reply.startswith("OK "), reply)
+    check(reply.startswith("OK "), reply)
     deadline = time.time() + 5
     while "logged in through a passdb without" not in ps.log():
-        dv.check(time.time() < deadline, "no error about the passdb without the marker")
+        check(time.time() < deadline, "no error about the passdb without the marker")
         time.sleep(0.1)
 
 
@@ -626,15 +315,15 @@ def case_after_auth_only(ps):
     """auth_policy_check_before_auth = no and the service started with -a:
     every allow is a decision after the password check."""
     with open(ps.dc.path("dovecot.conf")) as f:
-        dv.check(" -a -C " in f.read(), "service not started with -a")
+        check(" -a -C " in f.read(), "service not started with -a")
     t1, t2 = new_token(), new_token()
     login_ok(ps, "dan", t1)
     last_decision(ps, "dan", "device_learned")
     ps.set_mode("enforce")
     login_refused(ps, "dan", t2)
     ln = last_decision(ps, "dan", "device_unknown")
-    dv.check("step=verified" in ln, ln)
-    dv.check(not [x for x in ps.decisions("dan") if "step=precheck" in x], "a precheck ran")
+    check("step=verified" in ln, ln)
+    check(not [x for x in ps.decisions("dan") if "step=precheck" in x], "a precheck ran")
     login_ok(ps, "dan", t1)
     # a wrong password on the trusted device: the report counts it
     login_refused(ps, "dan", t1, password="wrong")
@@ -647,22 +336,22 @@ def case_etpan(ps):
     unknown one gets a failed login, a trusted one still logs in."""
     client = ps.args.etpan_client
     if not client:
-        raise dv.Skip("the libetpan client was not built (libetpan-dev)")
+        raise Skip("the libetpan client was not built (libetpan-dev)")
     t1, t2 = new_token(), new_token()
     ps.set_mode("learn")
     for how in ("ssl", "starttls"):
         port = ps.dc.ssl_port if how == "ssl" else ps.dc.port
-        res = dv.run_etpan(client, how, port, "UUID", t1, "joe", "password")
-        dv.eq((res.get("clientid"), res.get("login")), ("0", "0"), "%s learn (%r)" % (how, res))
+        res = run_etpan(client, how, port, "UUID", t1, "joe", "password")
+        eq((res.get("clientid"), res.get("login")), ("0", "0"), "%s learn (%r)" % (how, res))
     ps.set_mode("enforce")
     for how in ("ssl", "starttls"):
         port = ps.dc.ssl_port if how == "ssl" else ps.dc.port
-        res = dv.run_etpan(client, how, port, "UUID", t2, "joe", "password")
-        dv.eq(res.get("clientid"), "0", "%s CLIENTID (%r)" % (how, res))
-        dv.check(res.get("login") not in (None, "0"), "%s: unknown device logged in (%r)"
+        res = run_etpan(client, how, port, "UUID", t2, "joe", "password")
+        eq(res.get("clientid"), "0", "%s CLIENTID (%r)" % (how, res))
+        check(res.get("login") not in (None, "0"), "%s: unknown device logged in (%r)"
                  % (how, res))
-        res = dv.run_etpan(client, how, port, "UUID", t1, "joe", "password")
-        dv.eq(res.get("login"), "0", "%s trusted device (%r)" % (how, res))
+        res = run_etpan(client, how, port, "UUID", t1, "joe", "password")
+        eq(res.get("login"), "0", "%s trusted device (%r)" % (how, res))
     last_decision(ps, "joe", "trusted_device")
 
 
@@ -677,7 +366,7 @@ def case_reload(ps):
     ps.wait_service(exclude=old)
     login_refused(ps, "amy", new_token())
     ln = last_decision(ps, "amy", "device_unknown")
-    dv.check("mode=enforce" in ln, ln)
+    check("mode=enforce" in ln, ln)
 
 
 def check_valgrind(servers):
@@ -690,20 +379,20 @@ def check_valgrind(servers):
                     text = fh.read()
                 if text.strip():
                     bad.append("%s:\n%s" % (f, text[-3000:]))
-    dv.check(n > 0, "no valgrind logs: the service did not run under valgrind")
-    dv.check(not bad, "valgrind reported:\n" + "\n".join(bad))
+    check(n > 0, "no valgrind logs: the service did not run under valgrind")
+    check(not bad, "valgrind reported:\n" + "\n".join(bad))
 
 
 def check_logs(servers):
     data = b""
     for s in servers:
         data += s.dc.logs_bytes()
-    dv.check(("%s: account=" % SERVICE_NAME).encode() in data, "no decision lines in the logs")
+    check(("%s: account=" % SERVICE_NAME).encode() in data, "no decision lines in the logs")
     for tok in TOKENS:
-        dv.check(tok.encode() not in data, "raw token %s found in the logs" % tok)
-        dv.check(tok.replace("-", "").encode() not in data, "token hex found in the logs")
+        check(tok.encode() not in data, "raw token %s found in the logs" % tok)
+        check(tok.replace("-", "").encode() not in data, "token hex found in the logs")
         esc = tok.replace("\\", "\\\\").replace('"', '\\"')
-        dv.check(esc.encode() not in data, "JSON-escaped token %s found in the logs" % esc)
+        check(esc.encode() not in data, "JSON-escaped token %s found in the logs" % esc)
 
 
 # --------------------------------------------------------------------------
@@ -727,8 +416,8 @@ def case_issue13_observe_pending(ps):
     t = new_token()
     login_ok(ps, "joe", t)
     ln = last_decision(ps, "joe", "device_unknown")
-    dv.check("verdict=allow" in ln and "observed would=deny reason=device_unknown" in ln, ln)
-    dv.check("pending" in ps.ctl("list", "joe"), "not pending")
+    check("verdict=allow" in ln and "observed would=deny reason=device_unknown" in ln, ln)
+    check("pending" in ps.ctl("list", "joe"), "not pending")
     ps.set_mode("enforce")
     login_refused(ps, "joe", t)
 
@@ -743,7 +432,7 @@ def case_issue13_stolen_token(ps):
         login_refused(ps, acc, t, password="wrong")
     login_ok(ps, "eve", t)
     last_decision(ps, "eve", "trusted_device")
-    dv.check("blocked" not in ps.ctl("bans"), "a site-wide ban was written")
+    check("blocked" not in ps.ctl("bans"), "a site-wide ban was written")
 
 
 def case_issue13_after_auth_misused(ps):
@@ -753,7 +442,7 @@ def case_issue13_after_auth_misused(ps):
     path = ps.dc.path("dovecot.conf")
     with open(path) as f:
         text = f.read()
-    dv.check("auth_policy_check_before_auth = no" in text, "not an -a setup")
+    check("auth_policy_check_before_auth = no" in text, "not an -a setup")
     with open(path, "w") as f:
         f.write(text.replace("auth_policy_check_before_auth = no",
                              "auth_policy_check_before_auth = yes"))
@@ -874,10 +563,10 @@ def main():
     if os.geteuid() != 0:
         print("SKIP: the Dovecot end-to-end tests start dovecot and need root")
         return SKIP
-    if not os.access(dv.DOVECOT, os.X_OK) or not os.path.exists("/usr/lib/dovecot/imap-login"):
+    if not os.access(DOVECOT, os.X_OK) or not os.path.exists("/usr/lib/dovecot/imap-login"):
         print("SKIP: Dovecot not installed (dovecot-core, dovecot-imapd)")
         return SKIP
-    for what, path in (("the imap-login plugin", os.path.join(a.plugin_dir, dv.PLUGIN_FILE)),
+    for what, path in (("the imap-login plugin", os.path.join(a.plugin_dir, PLUGIN_FILE)),
                        ("the policy service", a.service), ("clientidctl", a.clientidctl)):
         if not os.access(path, os.X_OK if what != "the imap-login plugin" else os.R_OK):
             print("SKIP: %s is not built (%r)" % (what, path))
@@ -887,7 +576,7 @@ def main():
         print("SKIP: --valgrind needs /usr/bin/valgrind (Debian package valgrind)")
         return SKIP
 
-    r = dv.Runner()
+    r = Runner()
     servers = []
     try:
         for kwargs, cases in GROUPS[a.group]:
@@ -901,7 +590,7 @@ def main():
             for name, fn, extra in cases:
                 r.case(name, fn, ps, *extra)
             r.case("dovecot still running (%s)" % ps.name,
-                   lambda: dv.check(ps.dc.alive(), "dovecot died"))
+                   lambda: check(ps.dc.alive(), "dovecot died"))
             ps.dc.stop()
         r.case("no raw token in any log", check_logs, servers)
         if a.valgrind:

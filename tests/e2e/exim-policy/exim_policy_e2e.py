@@ -19,7 +19,6 @@ import pwd
 import grp
 import hashlib
 import re
-import secrets
 import shutil
 import smtplib
 import statistics
@@ -28,236 +27,12 @@ import sys
 import time
 import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tests", "e2e", "exim"))
-import exim_e2e as base  # noqa: E402  (the CLIENTID patch's harness)
-from exim_e2e import TestFailure, check, expect, b64, record  # noqa: E402
-
-SKIP = 77
-SNIPPETS = os.path.join(REPO, "exim-module", "snippets")
-USERS = {"alice": "wonderland", "bob": "builder", "carol": "c4r0l"}
-WRONG_535 = (535, b"Incorrect authentication data")
-
-CONFIG = r"""
-# Scratch configuration for the clientid.so end-to-end tests.
-CLIENTID_SO = {module}
-CLIENTID_CONF = {dir}/clientid/clientid.conf
-CLIENTID_FAIL_DELAY = {fail_delay}
-CLIENTID_ADVERTISE_HOSTS = *
-PWFILE = {dir}/passwd
-{macros}
-CLIENTID_PASSWORD_OK_PLAIN = ${{if and{{{{!eq{{$auth3}}{{}}}}{{eq{{$auth3}}{{${{lookup{{$auth2}}lsearch{{PWFILE}}}}}}}}}}{{yes}}{{no}}}}
-CLIENTID_PASSWORD_OK_LOGIN = ${{if and{{{{!eq{{$auth2}}{{}}}}{{eq{{$auth2}}{{${{lookup{{$auth1}}lsearch{{PWFILE}}}}}}}}}}{{yes}}{{no}}}}
-
-primary_hostname = server.example.com
-spool_directory = {dir}/spool
-log_file_path = {dir}/log/%slog
-pid_file_path = {dir}/exim.pid
-local_interfaces = 127.0.0.1
-daemon_smtp_ports = {port_plain} : {port_tls}
-tls_on_connect_ports = {port_tls}
-tls_certificate = {dir}/cert.pem
-tls_privatekey = {dir}/key.pem
-tls_advertise_hosts = *
-host_lookup =
-rfc1413_hosts =
-queue_only = true
-log_selector = +all
-acl_smtp_rcpt = acl_rcpt
-
-.include {snippets}/conf.d/main/04_clientid_options
-
-begin acl
-
-.include {snippets}/conf.d/acl/25_clientid_check_auth
-
-acl_rcpt:
-  accept  authenticated = *
-  deny    message = relay not permitted
-
-begin authenticators
-
-{authenticators}
-"""
-
-AUTH_SNIPPET = ".include {snippets}/conf.d/auth/25_clientid_plaintext"
-
-# Dovecot/Cyrus stand-in: a password check whose server_condition records
-# only, as clientid_record is meant to be used after an external success.
-AUTH_RECORD = r"""
-record_plain:
-  driver = plaintext
-  public_name = PLAIN
-  server_condition = ${{if bool{{CLIENTID_PASSWORD_OK_PLAIN}}\
-      {{${{dlfunc{{CLIENTID_SO}}{{clientid_record}}{{$auth2}}{{$client_id_type}}\
-          {{$client_id_token}}{{$sender_host_address}}{{$tls_in_cipher}}\
-          {{config=CLIENTID_CONF}}}}}}{{no}}}}
-  server_set_id = $auth2
-  server_prompts = :
-"""
-
-POLICY = """\
-[general]
-secret_file = {dir}/clientid/secret
-[store]
-path = {dir}/clientid/store
-on_error = {on_error}
-[policy]
-mode = {mode}
-learn_max_devices = {learn_max}
-[limits]
-device_fail_limit = {device_fail_limit}
-ip_fail_limit = {ip_fail_limit}
-"""
-
-
-def new_token():
-    return "tok-" + secrets.token_hex(12)
-
-
-class PolicyExim(base.Exim):
-    """A scratch Exim with clientid.so and a scratch policy."""
-
-    def __init__(self, opts, mode="enforce", fail_delay="300ms", on_error="tempfail",
-                 device_fail_limit=1000, ip_fail_limit=1000, learn_max=10,
-                 authenticators=None, secret=True, macros=""):
-        super().__init__(opts.exim)
-        self.opts = opts
-        pw = pwd.getpwnam(base.EXIM_USER)
-        self.uid, self.gid = pw.pw_uid, pw.pw_gid
-        # What Exim's processes (Debian-exim) load and read, and the
-        # clientidctl they run as, come from staged copies, never the build.
-        staged = os.path.join(self.dir, "staged")
-        self.module = base.stage(opts.module, staged)
-        self.clientidctl = base.stage(opts.clientidctl, staged, 0o755)
-        self.snippets = base.stage(SNIPPETS, staged)
-        cdir = os.path.join(self.dir, "clientid")
-        os.makedirs(os.path.join(cdir, "store"))
-        self.policy = os.path.join(cdir, "clientid.conf")
-        self.write_policy(mode=mode, on_error=on_error, learn_max=learn_max,
-                          device_fail_limit=device_fail_limit, ip_fail_limit=ip_fail_limit)
-        if secret:
-            sec = os.path.join(cdir, "secret")
-            with open(sec, "wb") as f:
-                f.write(secrets.token_bytes(32))
-            os.chown(sec, 0, self.gid)
-            os.chmod(sec, 0o640)
-        os.chown(os.path.join(cdir, "store"), self.uid, self.gid)
-        os.chmod(os.path.join(cdir, "store"), 0o750)
-        with open(os.path.join(self.dir, "passwd"), "w") as f:
-            for u, p in USERS.items():
-                f.write(f"{u}: {p}\n")
-        auths = authenticators if authenticators is not None else AUTH_SNIPPET
-        with open(self.conf, "w") as f:
-            f.write(CONFIG.format(
-                dir=self.dir, module=self.module, fail_delay=fail_delay,
-                port_plain=self.port_plain, port_tls=self.port_tls, snippets=self.snippets,
-                macros=macros, authenticators=auths.format(snippets=self.snippets)))
-        os.chown(self.conf, 0, 0)
-
-    def write_policy(self, **kw):
-        with open(self.policy, "w") as f:
-            f.write(POLICY.format(dir=self.dir, **kw))
-        os.chmod(self.policy, 0o644)
-
-    def ctl(self, *args, stdin=None, ok=True):
-        """clientidctl as the Exim user, so the store stays Exim's."""
-        p = subprocess.run([self.clientidctl, "-c", self.policy] + list(args),
-                           input=stdin, capture_output=True, text=True,
-                           user=self.uid, group=self.gid)
-        if ok and p.returncode != 0:
-            raise TestFailure(f"clientidctl {' '.join(args)} failed ({p.returncode}): "
-                              f"{p.stderr.strip()}")
-        return p.stdout
-
-    def register(self, account, token, state="trusted"):
-        self.tokens.add(("UUID", token))
-        self.ctl("register", account, "UUID", "--state", state, stdin=token)
-
-    def short(self, token):
-        return self.ctl("fingerprint", "UUID", stdin=token).strip()[:12]
-
-    def decisions(self, account):
-        return [ln for ln in self.mainlog().splitlines()
-                if "clientid: " in ln and f'account="{account}"' in ln]
-
-    def last_decision(self, account, reason):
-        lines = [ln for ln in self.decisions(account) if f"reason={reason}" in ln]
-        if not lines:
-            raise TestFailure(f"no clientid log line for {account} with reason={reason}:\n"
-                              + "\n".join(self.decisions(account)[-5:]))
-        print(f"  ok: logged: {lines[-1].split('clientid: ', 1)[1]}")
-        return lines[-1]
-
-    # --- a client -------------------------------------------------------
-
-    def session(self, token=None):
-        s = self.starttls()
-        if token is not None:
-            expect(self.clientid(s, "UUID", token), 250, "CLIENTID")
-        return s
-
-    def auth(self, s, user, password, mech="PLAIN"):
-        """AUTH; returns (code, text, seconds the AUTH exchange took)."""
-        t0 = time.monotonic()
-        if mech == "PLAIN":
-            r = s.docmd("AUTH", "PLAIN " + b64(f"\0{user}\0{password}"))
-        else:
-            r = s.docmd("AUTH", "LOGIN " + b64(user))
-            if r[0] == 334:
-                r = s.docmd(b64(password))
-        return r[0], r[1], time.monotonic() - t0
-
-    def login(self, user, password, token, mech="PLAIN"):
-        s = self.session(token)
-        code, text, dt = self.auth(s, user, password, mech)
-        return s, (code, text), dt
-
-
-def quit_quietly(s):
-    try:
-        s.quit()
-    except (smtplib.SMTPException, OSError):
-        pass
-
-
-def send_message(ex, s, user, subject):
-    expect(s.docmd("MAIL", "FROM:<%s@example.com>" % user), 250, "MAIL")
-    expect(s.docmd("RCPT", "TO:<someone@example.org>"), 250, "RCPT")
-    expect(s.docmd("DATA"), 354, "DATA")
-    s.send(f"Subject: {subject}\r\n\r\nhello\r\n.\r\n".encode())
-    expect(s.getreply(), 250, "message accepted")
-    heads = ex.spool_headers()
-    check(any(f"Subject: {subject}" in h for h in heads), f"'{subject}' is in the queue")
-
-
-def login_ok(ex, user, token, subject=None, mech="PLAIN"):
-    s, r, _ = ex.login(user, USERS[user], token, mech)
-    expect(r, 235, f"AUTH {mech} {user} with its device")
-    if subject:
-        send_message(ex, s, user, subject)
-    quit_quietly(s)
-
-
-def login_refused(ex, user, password, token, what):
-    s, r, dt = ex.login(user, password, token)
-    check(r == WRONG_535, f"{what}: {r[0]} {r[1].decode()} (the wrong-password reply)")
-    quit_quietly(s)
-    return dt
-
-
-def run_group(ex, body):
-    """Starts ex, runs body, stops ex; then no token of the group may be in
-    clear in mainlog, rejectlog or paniclog, and the paniclog is empty."""
-    ex.start()
-    try:
-        body(ex)
-    finally:
-        ex.stop()
-    check(ex.tokens, f"{len(ex.tokens)} tokens sent")
-    ex.check_logs()
-    ex.cleanup(ex.opts.keep)
+from harness import exim as base
+from harness.exim import b64
+from harness.exim_policy import AUTH_RECORD, SNIPPETS, USERS, WRONG_535, PolicyExim, \
+    login_ok, login_refused, new_token, quit_quietly, run_group, send_message
+from harness.results import record
+from harness.runner import SKIP, Failure, expect, verify
 
 
 # ---------------------------------------------------------------------------
@@ -270,10 +45,10 @@ def group_snippets(opts):
     for part in ("main/04_clientid_options", "acl/25_clientid_check_auth",
                  "auth/25_clientid_plaintext"):
         text = open(os.path.join(SNIPPETS, "conf.d", part)).read()
-        check(text.strip() in single, f"single-file snippet holds conf.d/{part}")
+        verify(text.strip() in single, f"single-file snippet holds conf.d/{part}")
     ex = PolicyExim(opts)
     r = subprocess.run([opts.exim, "-C", ex.conf, "-bV"], capture_output=True, text=True)
-    check(r.returncode == 0, "exim -bV accepts a configuration built from conf.d/"
+    verify(r.returncode == 0, "exim -bV accepts a configuration built from conf.d/"
           + ("" if r.returncode == 0 else ": " + r.stderr.strip()[-300:]))
     # The single-file form: the three parts pasted into their sections.
     with open(ex.conf) as f:
@@ -288,7 +63,7 @@ def group_snippets(opts):
     with open(ex.conf, "w") as f:
         f.write(conf)
     r = subprocess.run([opts.exim, "-C", ex.conf, "-bV"], capture_output=True, text=True)
-    check(r.returncode == 0, "exim -bV accepts the single-file snippet"
+    verify(r.returncode == 0, "exim -bV accepts the single-file snippet"
           + ("" if r.returncode == 0 else ": " + r.stderr.strip()[-300:]))
 
     def body(ex):
@@ -306,11 +81,11 @@ def group_known(opts):
         short = ex.short(tok)
         login_ok(ex, "alice", tok, "known device, PLAIN")
         ln = ex.last_decision("alice", "trusted_device")
-        check(f"device={short}" in ln and "verdict=allow" in ln and "mode=enforce" in ln,
+        verify(f"device={short}" in ln and "verdict=allow" in ln and "mode=enforce" in ln,
               "the decision line names the short fingerprint, verdict and mode")
         login_ok(ex, "alice", tok, "known device, LOGIN", mech="LOGIN")
         r = subprocess.run([ex.binary, "-C", ex.conf, "-bpc"], capture_output=True, text=True)
-        check(r.stdout.strip() == "2", f"two messages in the queue (exim -bpc: {r.stdout.strip()})")
+        verify(r.stdout.strip() == "2", f"two messages in the queue (exim -bpc: {r.stdout.strip()})")
     run_group(PolicyExim(opts), body)
 
 
@@ -325,14 +100,14 @@ def group_enforce(opts):
                                 "known device, wrong password")
         d_policy = login_refused(ex, "alice", USERS["alice"], unknown,
                                  "unknown device, right password")
-        check(0.29 <= d_wrong < 1.0 and 0.29 <= d_policy < 1.0,
+        verify(0.29 <= d_wrong < 1.0 and 0.29 <= d_policy < 1.0,
               f"both refusals take the fail delay (300 ms): {d_wrong:.3f} s, {d_policy:.3f} s")
         ln = ex.last_decision("alice", "device_unknown")
-        check("verdict=deny" in ln and "new_device" in ln, "denied as an unknown, new device")
+        verify("verdict=deny" in ln and "new_device" in ln, "denied as an unknown, new device")
         ex.last_decision("alice", "auth_failed")
         short = ex.short(unknown)
         listing = ex.ctl("list", "alice")
-        check(re.search(rf"^{short}\s+pending", listing, re.M) is not None,
+        verify(re.search(rf"^{short}\s+pending", listing, re.M) is not None,
               "clientidctl list shows the device pending")
         # Without a client id at all: enforce governs devices only, and with
         # require_clientid = no (the default) the login is let in by the
@@ -341,7 +116,7 @@ def group_enforce(opts):
         expect(r, 235, "no CLIENTID in enforce mode, require_clientid = no")
         quit_quietly(s)
         ln = ex.last_decision("alice", "no_clientid")
-        check("verdict=allow" in ln, "allowed without a client id, reason no_clientid")
+        verify("verdict=allow" in ln, "allowed without a client id, reason no_clientid")
         ex.ctl("approve", "alice", short)
         login_ok(ex, "alice", unknown, "approved device")
         ex.last_decision("alice", "trusted_device")
@@ -370,11 +145,11 @@ def group_oracle(opts):
                     policy.append(dt)
                 replies.add(r)
                 quit_quietly(s)
-        check(replies == {WRONG_535}, f"one reply for all {2 * tries} refusals: {replies}")
+        verify(replies == {WRONG_535}, f"one reply for all {2 * tries} refusals: {replies}")
         mw, mp = statistics.median(wrong), statistics.median(policy)
         print(f"  median AUTH time: wrong password {mw * 1000:.1f} ms, "
               f"policy {mp * 1000:.1f} ms")
-        check(abs(mw - mp) <= 0.10 * min(mw, mp), "medians within 10 %")
+        verify(abs(mw - mp) <= 0.10 * min(mw, mp), "medians within 10 %")
     run_group(PolicyExim(opts, fail_delay="200ms"), body)
 
 
@@ -393,11 +168,11 @@ def group_lockout(opts):
         # item 5; this asserted a precheck refusal before).
         lines = [ln for ln in ex.mainlog().splitlines()
                  if "clientid: " in ln and "reason=device_fail_limit" in ln]
-        check(lines, "device A refused (device_fail_limit)")
-        check(f"device={ex.short(a)}" in lines[-1], "for device A's fingerprint")
+        verify(lines, "device A refused (device_fail_limit)")
+        verify(f"device={ex.short(a)}" in lines[-1], "for device A's fingerprint")
         login_ok(ex, "bob", b, "device B from the same address")
         s, r, _ = ex.login("bob", USERS["bob"], a)
-        check(r == WRONG_535, "device A is refused on an account that does not trust it")
+        verify(r == WRONG_535, "device A is refused on an account that does not trust it")
         quit_quietly(s)
     run_group(PolicyExim(opts, device_fail_limit=3), body)
 
@@ -413,7 +188,7 @@ def group_learn(opts):
         login_refused(ex, "carol", USERS["carol"], b, "second device past learn_max_devices")
         ex.last_decision("carol", "learn_limit")
         short = ex.short(b)
-        check(re.search(rf"^{short}\s+pending", ex.ctl("list", "carol"), re.M) is not None,
+        verify(re.search(rf"^{short}\s+pending", ex.ctl("list", "carol"), re.M) is not None,
               "the second device is pending")
         ex.ctl("approve", "carol", short)
         login_ok(ex, "carol", b, "approved second device")
@@ -428,9 +203,9 @@ def group_record(opts):
         ex.tokens.add(("UUID", tok))
         login_ok(ex, "alice", tok, "record-only login of an unknown device")
         ln = ex.last_decision("alice", "device_unknown")
-        check("clientid: record" in ln and "verdict=allow" in ln and "observed" in ln,
+        verify("clientid: record" in ln and "verdict=allow" in ln and "observed" in ln,
               "recorded; the refusal it would have been is logged as observed")
-        check(re.search(rf"^{ex.short(tok)}\s", ex.ctl("list", "alice"), re.M) is not None,
+        verify(re.search(rf"^{ex.short(tok)}\s", ex.ctl("list", "alice"), re.M) is not None,
               "the device is in the store")
     run_group(PolicyExim(opts, authenticators=AUTH_RECORD), body)
 
@@ -440,9 +215,9 @@ def group_store_error(opts):
     def tempfail(ex):
         tok = new_token()
         s, r, _ = ex.login("alice", USERS["alice"], tok)
-        check(r[0] == 454, f"on_error = tempfail: AUTH gets {r[0]} {r[1].decode()}")
+        verify(r[0] == 454, f"on_error = tempfail: AUTH gets {r[0]} {r[1].decode()}")
         quit_quietly(s)
-        check(any("reason=store_error" in ln and "error=" in ln
+        verify(any("reason=store_error" in ln and "error=" in ln
                   for ln in ex.mainlog().splitlines()), "the store error is logged with a reason")
     run_group(PolicyExim(opts, secret=False), tempfail)
 
@@ -452,14 +227,14 @@ def group_store_error(opts):
         # with RFC 4954's 454, as the precheck's ACL does (issue 19).
         tok = new_token()
         s, r, _ = ex.login("alice", USERS["alice"], tok)
-        check(r[0] == 454 and r[1].startswith(b"4.7.0 Temporary authentication failure"),
+        verify(r[0] == 454 and r[1].startswith(b"4.7.0 Temporary authentication failure"),
               f"on_error = tempfail in clientid_decide: AUTH gets {r[0]} {r[1].decode()}")
         quit_quietly(s)
         # Exim writes a server_condition's DEFER to its paniclog too
         # (exim.md); that line is expected here, and only that one.
         panic = os.path.join(ex.dir, "log", "paniclog")
         lines = open(panic).read().splitlines() if os.path.exists(panic) else []
-        check(lines and all("clientid_decide" in ln and "policy store unavailable" in ln
+        verify(lines and all("clientid_decide" in ln and "policy store unavailable" in ln
                             for ln in lines), "the paniclog has the DEFER, and only it")
         open(panic, "w").close()
     run_group(PolicyExim(opts, secret=False, macros="CLIENTID_OWN_ACL_SMTP_AUTH = yes"),
@@ -469,7 +244,7 @@ def group_store_error(opts):
         tok = new_token()
         login_ok(ex, "alice", tok, "on_error = allow: the right password gets in")
         ln = ex.last_decision("alice", "store_error")
-        check("fail_open" in ln, "logged as fail_open")
+        verify("fail_open" in ln, "logged as fail_open")
         login_refused(ex, "alice", "wrong", tok, "on_error = allow: a wrong password is still refused")
     run_group(PolicyExim(opts, secret=False, on_error="allow"), allow)
 
@@ -490,8 +265,8 @@ def group_issue13(opts):
         ex.tokens.add(("UUID", a))
         login_ok(ex, "alice", a, "item 3: observe lets a new device in")
         ln = ex.last_decision("alice", "device_unknown")
-        check("observed would=deny reason=device_unknown" in ln, "logged as what enforce refuses")
-        check(re.search(rf"^{ex.short(a)}\s+pending", ex.ctl("list", "alice"), re.M)
+        verify("observed would=deny reason=device_unknown" in ln, "logged as what enforce refuses")
+        verify(re.search(rf"^{ex.short(a)}\s+pending", ex.ctl("list", "alice"), re.M)
               is not None, "item 3: recorded pending, not trusted")
     run_group(PolicyExim(opts, mode="observe"), observe_pending)
 
@@ -503,7 +278,7 @@ def group_issue13(opts):
                           f"item 5: the stolen token, wrong password {i + 1}")
         login_ok(ex, "alice", a, "item 5: the owner still logs in")
         ex.last_decision("alice", "trusted_device")
-        check("blocked" not in ex.ctl("bans"), "item 5: no site-wide ban")
+        verify("blocked" not in ex.ctl("bans"), "item 5: no site-wide ban")
     run_group(PolicyExim(opts, device_fail_limit=3), stolen_token)
 
     def under_attack(ex):
@@ -530,7 +305,7 @@ def group_issue13(opts):
         quit_quietly(s)
         lines = [ln for ln in ex.mainlog().splitlines() if "clientid: warning: configuration"
                  in ln and "require_clientid = yes" in ln and "default_handling lacks auth" in ln]
-        check(len(lines) == 1, "item 4: the daemon warns once of require_clientid with a "
+        verify(len(lines) == 1, "item 4: the daemon warns once of require_clientid with a "
               f"default_handling without auth ({len(lines)} lines)")
     ex = PolicyExim(opts)
     with open(ex.policy) as f:
@@ -571,19 +346,19 @@ def account_case_body(ex, keep):
     for user in ("anna", "ANNA", "Anna"):
         for mech in ("PLAIN", "LOGIN"):
             s, r, _ = ex.login(user, USERS["alice"], None, mech)
-            check(r == WRONG_535, f"{user} ({mech}) without CLIENTID, require_clientid on: "
+            verify(r == WRONG_535, f"{user} ({mech}) without CLIENTID, require_clientid on: "
                   f"{r[0]} {r[1].decode()} (the wrong-password reply)")
             quit_quietly(s)
     ln = ex.last_decision("anna", "clientid_required")
-    check("verdict=deny" in ln, "refused as clientid_required")
-    check(not ex.decisions("ANNA") and not ex.decisions("Anna"),
+    verify("verdict=deny" in ln, "refused as clientid_required")
+    verify(not ex.decisions("ANNA") and not ex.decisions("Anna"),
           "every decision names the account the password file matched, anna")
     s, r, _ = ex.login("ANNA", USERS["alice"], tok)
     expect(r, 235, "ANNA with anna's trusted device")
     quit_quietly(s)
     ex.last_decision("anna", "trusted_device")
     listing = ex.ctl("list", "anna")
-    check(re.search(rf"^{ex.short(tok)}\s+trusted", listing, re.M) is not None,
+    verify(re.search(rf"^{ex.short(tok)}\s+trusted", listing, re.M) is not None,
           "clientidctl list anna shows the trusted device")
 
 
@@ -649,10 +424,10 @@ def group_oracle_dialogue(opts):
             policy, dt_policy = sasl_dialogue(ex, locked, "alice", USERS["alice"], how)
             print(f"  {how}: wrong password {[c for c, _ in wrong]} {dt_wrong:.3f} s, "
                   f"locked out {[c for c, _ in policy]} {dt_policy:.3f} s")
-            check(wrong[-1] == WRONG_535, f"{how}: a wrong password ends in 535")
-            check(policy == wrong, f"{how}: the locked-out device gets the wrong-password "
+            verify(wrong[-1] == WRONG_535, f"{how}: a wrong password ends in 535")
+            verify(policy == wrong, f"{how}: the locked-out device gets the wrong-password "
                   f"dialogue: {policy} vs {wrong}")
-            check(dt_wrong >= 0.29 and dt_policy >= 0.29,
+            verify(dt_wrong >= 0.29 and dt_policy >= 0.29,
                   f"{how}: both final replies wait for the fail delay (300 ms)")
         # The precheck has no account, so it leaves a lock-out to the
         # decision after the password (issue 13 item 5): that refusal is
@@ -660,10 +435,10 @@ def group_oracle_dialogue(opts):
         after = [ln for ln in ex.decisions("alice")
                  if "clientid: decide" in ln and f"device={ex.short(locked)}" in ln and
                  "verdict=deny" in ln and "reason=device_fail_limit" in ln]
-        check(len(after) == 4, "each locked-out login: refused after the password "
+        verify(len(after) == 4, "each locked-out login: refused after the password "
               f"(device_fail_limit), {len(after)} of 4")
         shown = ex.ctl("show", "alice", ex.short(locked))
-        check(re.search(r"^password ok:\s+4$", shown, re.M) is not None and
+        verify(re.search(r"^password ok:\s+4$", shown, re.M) is not None and
               re.search(r"^password bad:\s+3$", shown, re.M) is not None,
               "the store counts the 4 right passwords the policy refused and the 3 wrong ones")
     run_group(PolicyExim(opts, device_fail_limit=3), body)
@@ -683,10 +458,10 @@ def group_fingerprint(opts):
         quit_quietly(s)
         log = ex.mainlog()
         want = ex.short(tok)
-        check(f"clientid-fp: [{want}]" in log,
+        verify(f"clientid-fp: [{want}]" in log,
               f"the RCPT ACL logged the short fingerprint {want}")
-        check("clientid-fp: []" in log, "without a client id it is empty")
-        check(hashlib.sha256(tok.encode()).hexdigest()[:12] not in log,
+        verify("clientid-fp: []" in log, "without a client id it is empty")
+        verify(hashlib.sha256(tok.encode()).hexdigest()[:12] not in log,
               "no unkeyed hash of the token")
     ex = PolicyExim(opts)
     with open(ex.conf) as f:
@@ -758,7 +533,7 @@ def main():
     print(f"exim: {opts.exim}; module: {opts.module}; group: {opts.group}")
     try:
         GROUPS[opts.group](opts)
-    except (TestFailure, smtplib.SMTPException, OSError, AssertionError, ValueError) as e:
+    except (Failure, smtplib.SMTPException, OSError, AssertionError, ValueError) as e:
         traceback.print_exc()
         print(f"FAIL: {e}")
         record("FAIL", opts.group, e)

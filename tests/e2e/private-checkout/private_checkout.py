@@ -25,8 +25,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tests", "harness"))
-from results import record  # noqa: E402
+from harness.results import record
 
 SKIP = 77
 # what the harnesses take from the build folder, by path inside it
@@ -46,10 +45,12 @@ def copy_checkout(build, private):
         shutil.copy2(os.path.join(build, rel), dst)
 
 
-def run(name, cmd):
+def run(name, cmd, private):
     print("== %s: %s" % (name, " ".join(cmd)), flush=True)
+    # the copy's own harness library, not the checkout's
+    env = dict(os.environ, PYTHONPATH=os.path.join(private, "tests"))
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=600)
+                       timeout=600, env=env)
     print("\n".join("   " + ln for ln in p.stdout.splitlines()[-12:]), flush=True)
     ok = p.returncode == 0
     print("%s %s (exit %d)" % ("PASS" if ok else "FAIL", name, p.returncode), flush=True)
@@ -83,12 +84,12 @@ def main():
         b = os.path.join(private, "build")
         ok = run("the demo from a 0700 checkout",
                  [sys.executable, os.path.join(private, "tests/demo/demo.py"),
-                  "--build-dir", b, "--exim", a.exim])
+                  "--build-dir", b, "--exim", a.exim], private)
         ok &= run("exim-policy known from a 0700 checkout",
                   [sys.executable,
                    os.path.join(private, "tests/e2e/exim-policy/exim_policy_e2e.py"),
                    "--exim", a.exim, "--module", os.path.join(b, BUILT[3]),
-                   "--clientidctl", os.path.join(b, BUILT[2]), "known"])
+                   "--clientidctl", os.path.join(b, BUILT[2]), "known"], private)
     finally:
         shutil.rmtree(private, ignore_errors=True)
     return 0 if ok else 1

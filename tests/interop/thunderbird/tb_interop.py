@@ -42,15 +42,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "demo"))
-import demo  # noqa: E402  (and through it the e2e harnesses)
+import demo  # noqa: E402
 import tb_profile  # noqa: E402
 import tb_run  # noqa: E402
+from harness import net  # noqa: E402
+from harness.imap import FAIL_REPLY  # noqa: E402
+from harness.results import record  # noqa: E402
 
-dv, pv, xb, xp = demo.dv, demo.pv, demo.xb, demo.xp
 SKIP = 77
 ACCOUNT = demo.ACCOUNT
 EMAIL = ACCOUNT + "@example.com"
-IMAP_WRONG_PASSWORD = pv.FAIL_REPLY  # NO [AUTHENTICATIONFAILED] Authentication failed.
+IMAP_WRONG_PASSWORD = FAIL_REPLY  # NO [AUTHENTICATIONFAILED] Authentication failed.
 SMTP_WRONG_PASSWORD = "535 Incorrect authentication data"
 
 
@@ -73,7 +75,7 @@ class Results:
         else:
             self.failed += 1
             print("FAIL: %s%s" % (what, (": " + why) if why else ""), flush=True)
-        dv.record("PASS" if ok else "FAIL", what, why)
+        record("PASS" if ok else "FAIL", what, why)
         return ok
 
 
@@ -153,7 +155,7 @@ class Run:
         self.ca = tb_profile.TestCA(scratch)
         # both harnesses make their certificate with make_cert(dir, cn):
         # ours are signed by the CA the profiles trust, with a subjectAltName
-        dv.make_cert = xb.make_cert = self.ca.make_cert
+        net.use_cert_maker(self.ca.make_cert)
         self.catcher = tb_profile.Catcher()
         self.ps, self.ex = demo.start_servers(self.bins, scratch)
         self.ps.mode = "enforce"
@@ -209,7 +211,7 @@ class Run:
         acct = {"user": ACCOUNT, "email": EMAIL, "tls": tls, "token": token,
                 "imap_port": ports[0], "smtp_port": ports[1]}
         return tb_profile.make_profile(path, [(self.ca.pem, "C,,")], acct, demo.PASSWORD,
-                                       self.catcher.port, dv.free_port())
+                                       self.catcher.port, net.free_port())
 
     def start_tb(self, profile, name):
         with open(os.path.join(profile, "user.js")) as f:

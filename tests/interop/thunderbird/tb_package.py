@@ -72,7 +72,7 @@ def package_case(check, user, password, dovecot_log, exim_log=EXIM_LOG):
     why = tb_run.available()
     if why:
         print("SKIP: thunderbird against the packages: " + why, flush=True)
-        ti.dv.record("SKIP", "thunderbird against the packages", why)
+        ti.record("SKIP", "thunderbird against the packages", why)
         return
     scratch = tempfile.mkdtemp(prefix="clientid-tb-pkg-")
     os.chmod(scratch, 0o755)
@@ -108,7 +108,7 @@ def package_case(check, user, password, dovecot_log, exim_log=EXIM_LOG):
         acct = {"user": user, "email": "%s@localhost" % user, "tls": "starttls",
                 "token": token, "imap_host": imap_host, "imap_port": 143,
                 "smtp_host": "localhost", "smtp_port": 587}
-        port = ti.dv.free_port()
+        port = ti.net.free_port()
         profile = tb_profile.make_profile(os.path.join(scratch, "profile"),
                                           [(ca.pem, "C,,"), (dovecot_pem, "P,,")], acct,
                                           password, catcher.port, port)

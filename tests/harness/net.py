@@ -1,11 +1,13 @@
-"""What every end-to-end harness needs the same way: a free loopback port,
-a throwaway self-signed certificate, and a staged copy of what the servers
-load from the build."""
+"""What every server fixture needs the same way: a free loopback port, a
+throwaway certificate, a TLS client context, a wait for a listener, and a
+staged copy of what the servers load from the build."""
 
 import os
 import shutil
 import socket
+import ssl
 import subprocess
+import time
 
 
 def free_port():
@@ -15,14 +17,64 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """n distinct free_port()s, sorted."""
+    ports = set()
+    while len(ports) < n:
+        ports.add(free_port())
+    return sorted(ports)
+
+
+_cert_maker = None
+
+
+def use_cert_maker(fn):
+    """Makes every later make_cert(directory, cn) call fn(directory, cn)
+    instead (the Thunderbird tests: certificates signed by a CA their
+    profiles trust); None restores the self-signed default."""
+    global _cert_maker
+    _cert_maker = fn
+
+
 def make_cert(directory, cn):
     """Writes key.pem and cert.pem (self-signed for cn, 2 days) into
     directory."""
+    if _cert_maker is not None:
+        return _cert_maker(directory, cn)
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
          "-subj", "/CN=" + cn, "-keyout", os.path.join(directory, "key.pem"),
          "-out", os.path.join(directory, "cert.pem")],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def client_ssl_context():
+    """A TLS client context that accepts the scratch servers' certificates."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def listening(ports):
+    """True when every port on 127.0.0.1 accepts a connection now."""
+    try:
+        for port in ports:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_listening(ports, timeout, alive=lambda: True, step=0.1):
+    """Waits until listening(ports); False when timeout passes or alive()
+    turns false first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and alive():
+        if listening(ports):
+            return True
+        time.sleep(step)
+    return False
 
 
 def stage(src, directory, mode=0o644):
