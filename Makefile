@@ -10,8 +10,6 @@ FUZZ_SECONDS ?= 30
 FUZZ_RUNS    ?= 10000000
 MESON_TEST   ?= meson test --print-errorlogs --num-processes 2
 
-# Every component lists the Debian packages it needs in its packages.txt.
-PACKAGE_LISTS = $(wildcard */packages.txt tests/*/packages.txt tests/e2e/*/packages.txt tests/interop/*/packages.txt)
 C_SOURCES     = $(shell git ls-files '*.c' '*.h' | grep -v '^exim-module/patches/')
 NO_SERVERS    = -Ddovecot=disabled -Dexim=disabled -De2e=false
 
@@ -20,8 +18,10 @@ NO_SERVERS    = -Ddovecot=disabled -Dexim=disabled -De2e=false
 
 all: build
 
+# Every component lists the Debian packages it needs in its packages.txt;
+# .ci/install-deps installs them all (the benchmarks call it too).
 deps:
-	@.ci/install-packages $(PACKAGE_LISTS)
+	@.ci/install-deps
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
