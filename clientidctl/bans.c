@@ -15,33 +15,29 @@ static int device_arg(struct ctl *ctl, const char *account, struct clientid_fp *
 	if (ctl->opts.token_type != NULL || ctl->nargs != 1)
 		return ctl_usage();
 	int ret = policydb_device_resolve(ctl->db, account, ctl->args[0], fp_r);
-	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+	return ctl_result(ctl, ret);
+}
+
+/* revoke and unrevoke: change is policydb_revoke() or policydb_unrevoke(). */
+static int change_revocation(struct ctl *ctl,
+                             int (*change)(struct policydb *db, const struct clientid_fp *fp,
+                                           const char *account, uint64_t now))
+{
+	struct clientid_fp fp;
+	int ret = device_arg(ctl, ctl->opts.account, &fp);
+	if (ret != CTL_EXIT_OK)
+		return ret;
+	return ctl_result(ctl, change(ctl->db, &fp, ctl->opts.account, (uint64_t)time(NULL)));
 }
 
 int ctl_cmd_revoke(struct ctl *ctl)
 {
-	struct clientid_fp fp;
-	int ret = device_arg(ctl, ctl->opts.account, &fp);
-	if (ret != CTL_EXIT_OK)
-		return ret;
-	ret = policydb_revoke(ctl->db, &fp, ctl->opts.account, (uint64_t)time(NULL));
-	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+	return change_revocation(ctl, policydb_revoke);
 }
 
 int ctl_cmd_unrevoke(struct ctl *ctl)
 {
-	struct clientid_fp fp;
-	int ret = device_arg(ctl, ctl->opts.account, &fp);
-	if (ret != CTL_EXIT_OK)
-		return ret;
-	ret = policydb_unrevoke(ctl->db, &fp, ctl->opts.account, (uint64_t)time(NULL));
-	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
-}
-
-static int bans_cb(void *vctx, const struct policydb_ban_info *b)
-{
-	ctl_list_ban(vctx, b);
-	return 0;
+	return change_revocation(ctl, policydb_unrevoke);
 }
 
 int ctl_cmd_bans(struct ctl *ctl)
@@ -50,9 +46,9 @@ int ctl_cmd_bans(struct ctl *ctl)
 		return ctl_usage();
 	struct ctl_list l;
 	ctl_list_begin(&l, ctl->output);
-	int ret = policydb_bans(ctl->db, bans_cb, &l);
+	int ret = policydb_bans(ctl->db, ctl_list_ban, &l);
 	ctl_list_end(&l, ret == 0);
-	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+	return ctl_result(ctl, ret);
 }
 
 /* unlock DEVICE | --token TYPE | --ip ADDRESS | --attack */
@@ -64,7 +60,7 @@ int ctl_cmd_unlock(struct ctl *ctl)
 		if (o->ip != NULL || o->token_type != NULL || ctl->nargs != 0)
 			return ctl_usage();
 		ret = policydb_unlock_attack(ctl->db, (uint64_t)time(NULL));
-		return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+		return ctl_result(ctl, ret);
 	}
 	if (o->ip != NULL) {
 		struct clientid_ip ip;
@@ -75,11 +71,11 @@ int ctl_cmd_unlock(struct ctl *ctl)
 			return CTL_EXIT_USAGE;
 		}
 		ret = policydb_unlock(ctl->db, NULL, &ip, (uint64_t)time(NULL));
-		return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+		return ctl_result(ctl, ret);
 	}
 	struct clientid_fp fp;
 	if ((ret = device_arg(ctl, NULL, &fp)) != CTL_EXIT_OK)
 		return ret;
 	ret = policydb_unlock(ctl->db, &fp, NULL, (uint64_t)time(NULL));
-	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+	return ctl_result(ctl, ret);
 }

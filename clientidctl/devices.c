@@ -6,19 +6,13 @@
 
 #include <time.h>
 
-static int list_cb(void *vctx, const struct policydb_device_info *d)
-{
-	ctl_list_device(vctx, d);
-	return 0;
-}
-
 int ctl_cmd_list(struct ctl *ctl)
 {
 	if (ctl->nargs != 1)
 		return ctl_usage();
 	struct ctl_list l;
 	ctl_list_begin(&l, ctl->output);
-	int ret = policydb_devices(ctl->db, ctl->args[0], list_cb, &l);
+	int ret = policydb_devices(ctl->db, ctl->args[0], ctl_list_device, &l);
 	ctl_list_end(&l, ret == 0);
 	if (ret != 0)
 		return ctl_fail(ctl, ret);
@@ -37,7 +31,7 @@ static int device_of_account(struct ctl *ctl, int nargs, struct clientid_fp *fp_
 	if (ctl->nargs != nargs)
 		return ctl_usage();
 	int ret = policydb_device_resolve(ctl->db, ctl->args[0], ctl->args[1], fp_r);
-	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+	return ctl_result(ctl, ret);
 }
 
 int ctl_cmd_show(struct ctl *ctl)
@@ -68,7 +62,7 @@ static int set_state(struct ctl *ctl, enum clientid_device_state state)
 	if (ret != CTL_EXIT_OK)
 		return ret;
 	ret = policydb_device_set_state(ctl->db, ctl->args[0], &fp, state, (uint64_t)time(NULL));
-	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+	return ctl_result(ctl, ret);
 }
 
 int ctl_cmd_approve(struct ctl *ctl)
@@ -88,7 +82,7 @@ int ctl_cmd_forget(struct ctl *ctl)
 	if (ret != CTL_EXIT_OK)
 		return ret;
 	ret = policydb_device_forget(ctl->db, ctl->args[0], &fp, (uint64_t)time(NULL));
-	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+	return ctl_result(ctl, ret);
 }
 
 int ctl_cmd_label(struct ctl *ctl)
@@ -98,7 +92,7 @@ int ctl_cmd_label(struct ctl *ctl)
 	if (ret != CTL_EXIT_OK)
 		return ret;
 	ret = policydb_device_set_label(ctl->db, ctl->args[0], &fp, ctl->args[2]);
-	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+	return ctl_result(ctl, ret);
 }
 
 int ctl_cmd_register(struct ctl *ctl)
@@ -124,13 +118,6 @@ int ctl_cmd_register(struct ctl *ctl)
 	return CTL_EXIT_OK;
 }
 
-static int accounts_cb(void *vctx, const char *account, uint32_t last_seen,
-                       const struct policydb_device_info *d)
-{
-	ctl_list_account(vctx, account, last_seen, d);
-	return 0;
-}
-
 int ctl_cmd_accounts(struct ctl *ctl)
 {
 	if (ctl->nargs != 1)
@@ -141,7 +128,7 @@ int ctl_cmd_accounts(struct ctl *ctl)
 		return ctl_fail(ctl, ret);
 	struct ctl_list l;
 	ctl_list_begin(&l, ctl->output);
-	ret = policydb_device_accounts(ctl->db, &fp, accounts_cb, &l);
+	ret = policydb_device_accounts(ctl->db, &fp, ctl_list_account, &l);
 	ctl_list_end(&l, ret == 0);
-	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+	return ctl_result(ctl, ret);
 }

@@ -110,6 +110,11 @@ int ctl_fail(const struct ctl *ctl, int err)
 	return ctl_exit_code(err);
 }
 
+int ctl_result(const struct ctl *ctl, int err)
+{
+	return err != 0 ? ctl_fail(ctl, err) : CTL_EXIT_OK;
+}
+
 /* t as UTC in ISO 8601, or "-" for 0. */
 static void fmt_time(uint32_t t, char out[32])
 {
@@ -168,12 +173,13 @@ static const char *device_state(const struct policydb_device_info *d)
 	return d->durable ? clientid_device_state_name(d->device.state) : "unknown";
 }
 
-void ctl_list_device(struct ctl_list *l, const struct policydb_device_info *d)
+int ctl_list_device(void *ctx, const struct policydb_device_info *d)
 {
+	struct ctl_list *l = ctx;
 	if (l->arr != NULL) {
 		l->n++;
 		json_object_array_add(l->arr, policydb_device_json(d, POLICYDB_JSON_VIEW));
-		return;
+		return 0;
 	}
 	if (l->n++ == 0)
 		printf("%-12s  %-8s  %-16s  %-20s  %-15s  %-5s  %6s  %6s  %s\n", "DEVICE", "STATE",
@@ -186,6 +192,7 @@ void ctl_list_device(struct ctl_list *l, const struct policydb_device_info *d)
 	       d->durable ? d->device.type : "-", seen, ip[0] ? ip : "-",
 	       d->touched ? clientid_protocol_name(d->device.last_protocol) : "-",
 	       d->device.successes, d->device.failures, ctl_escape(d->device.label, label));
+	return 0;
 }
 
 void ctl_print_device(enum ctl_output output, const struct policydb_device_info *info)
@@ -220,9 +227,10 @@ void ctl_print_fp(const struct clientid_fp *fp, int full)
 	printf("%s\n", hex);
 }
 
-void ctl_list_account(struct ctl_list *l, const char *account, uint32_t last_seen,
-                      const struct policydb_device_info *d)
+int ctl_list_account(void *ctx, const char *account, uint32_t last_seen,
+                     const struct policydb_device_info *d)
 {
+	struct ctl_list *l = ctx;
 	char t[32];
 	fmt_time(last_seen != 0 ? last_seen : (d != NULL ? d->device.seen_day : 0), t);
 	const char *state = d != NULL ? clientid_device_state_name(d->device.state) : "unknown";
@@ -230,29 +238,32 @@ void ctl_list_account(struct ctl_list *l, const char *account, uint32_t last_see
 	if (l->arr == NULL) {
 		char esc[CTL_ESC_SIZE];
 		printf("%-40s  %-8s  %s\n", ctl_escape(account, esc), state, t);
-		return;
+		return 0;
 	}
 	json_object *j = json_object_new_object();
 	add_str(j, "account", account);
 	add_str(j, "state", state);
 	add_int(j, "last_seen", last_seen ? last_seen : (d ? d->device.seen_day : 0));
 	json_object_array_add(l->arr, j);
+	return 0;
 }
 
 /* --- bans --- */
 
-void ctl_list_ban(struct ctl_list *l, const struct policydb_ban_info *b)
+int ctl_list_ban(void *ctx, const struct policydb_ban_info *b)
 {
+	struct ctl_list *l = ctx;
 	l->n++;
 	if (l->arr != NULL) {
 		json_object_array_add(l->arr, policydb_ban_json(b, POLICYDB_JSON_VIEW));
-		return;
+		return 0;
 	}
 	char s[CLIENTID_FP_SHORT_LEN + 1], t[32], esc[CTL_ESC_SIZE];
 	clientid_fp_short(&b->fp, s);
 	fmt_time(b->time, t);
 	printf("%-12s  %-8s  %-20s  %s\n", s, b->revoked ? "revoked" : "blocked", t,
 	       b->account[0] ? ctl_escape(b->account, esc) : "(site-wide)");
+	return 0;
 }
 
 /* --- the store --- */

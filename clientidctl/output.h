@@ -25,6 +25,9 @@ void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * code's text) and returns the exit status for err. */
 int ctl_fail(const struct ctl *ctl, int err);
 
+/* CTL_EXIT_OK for 0, else ctl_fail(ctl, err): the end of most commands. */
+int ctl_result(const struct ctl *ctl, int err);
+
 /* The exit status for a CLIENTID_E_* code (0: CTL_EXIT_OK). */
 int ctl_exit_code(int err);
 
@@ -39,14 +42,14 @@ void ctl_list_begin(struct ctl_list *l, enum ctl_output output);
 /* Prints the JSON array if print is set; frees it either way. */
 void ctl_list_end(struct ctl_list *l, int print);
 
-/* One item of a list, from a policy-db walk; the views are copied, so they
- * need to last for the call only. */
-void ctl_list_device(struct ctl_list *l, const struct policydb_device_info *d);
-void ctl_list_ban(struct ctl_list *l, const struct policydb_ban_info *b);
+/* One item of a list: the policy-db walks' callbacks, with a struct
+ * ctl_list as their ctx; they return 0 (the walk goes on). The views are
+ * copied, so they need to last for the call only. */
+policydb_device_fn ctl_list_device;
+policydb_ban_fn ctl_list_ban;
 /* One account of a device (accounts): last_seen 0 when only the durable
  * record d is left; d NULL when only traces are. */
-void ctl_list_account(struct ctl_list *l, const char *account, uint32_t last_seen,
-                      const struct policydb_device_info *d);
+policydb_account_fn ctl_list_account;
 
 /* One device in full (show). */
 void ctl_print_device(enum ctl_output output, const struct policydb_device_info *info);

@@ -44,7 +44,7 @@ int ctl_token_fp(struct ctl *ctl, const char *type, struct clientid_fp *fp_r)
 	}
 	int ret = policydb_fingerprint(ctl->db, type, strlen(type), tok, n, fp_r);
 	explicit_bzero(tok, sizeof(tok));
-	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+	return ctl_result(ctl, ret);
 }
 
 int ctl_cmd_fingerprint(struct ctl *ctl)

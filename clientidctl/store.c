@@ -116,7 +116,7 @@ int ctl_cmd_export(struct ctl *ctl)
 		ctl_error("%s: %s", path, strerror(errno));
 		return CTL_EXIT_FAIL;
 	}
-	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+	return ctl_result(ctl, ret);
 }
 
 /* Reads all of in into a new buffer the caller frees. Returns NULL when
@@ -230,5 +230,5 @@ int ctl_cmd_policy(struct ctl *ctl)
 		}
 	}
 	ret = policydb_account_policy_set(ctl->db, ctl->args[0], &p, (uint64_t)time(NULL));
-	return ret != 0 ? ctl_fail(ctl, ret) : CTL_EXIT_OK;
+	return ctl_result(ctl, ret);
 }

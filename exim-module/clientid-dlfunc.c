@@ -153,16 +153,19 @@ static void log_decision(const struct clientid_exim_query *q, const struct clien
 	          ret != 0 ? " error=" : "", ret != 0 ? err : "");
 }
 
-/* Where each function finds the login in its arguments (-1: not there).
- * The client id comes as Exim's variables hold it: both empty when none was
- * given; a type without a token cannot come from the CLIENTID patch, and is
- * passed on to be refused by the grammar check. */
+/* Each function's name, its count of fixed arguments, and where it finds
+ * the login in them (-1: not there). The client id comes as Exim's
+ * variables hold it: both empty when none was given; a type without a token
+ * cannot come from the CLIENTID patch, and is passed on to be refused by
+ * the grammar check. */
 static const struct {
+	const char *fn;
+	int fixed;
 	int account, type, token, ip, tls;
 } query_args[] = {
-    [CLIENTID_EXIM_PRECHECK] = {-1, 0, 1, 2, 3},
-    [CLIENTID_EXIM_DECIDE] = {1, 2, 3, 4, 5},
-    [CLIENTID_EXIM_RECORD] = {0, 1, 2, 3, 4},
+    [CLIENTID_EXIM_PRECHECK] = {"clientid_precheck", 4, -1, 0, 1, 2, 3},
+    [CLIENTID_EXIM_DECIDE] = {"clientid_decide", 6, 1, 2, 3, 4, 5},
+    [CLIENTID_EXIM_RECORD] = {"clientid_record", 5, 0, 1, 2, 3, 4},
 };
 
 static struct clientid_exim_query query_from_args(enum clientid_exim_op op, uschar *argv[],
@@ -198,8 +201,6 @@ static int precheck_refusal(uschar **yield, const struct clientid_exim_query *q,
 	return OK;
 }
 
-/* The fixed arguments of fn are there and its options parse: 0, or -1 with
- * the reason in *yield. */
 /* Asks the store about a login with an account, and logs the answer. Never
  * asks about an account name that is not one. */
 static int ask_and_log(const struct clientid_exim_query *q, struct clientid_verdict *v,
@@ -212,6 +213,8 @@ static int ask_and_log(const struct clientid_exim_query *q, struct clientid_verd
 	return ret;
 }
 
+/* The fixed arguments of fn are there and its options parse: 0, or -1 with
+ * the reason in *yield. */
 static int call_args(uschar **yield, const char *fn, int argc, uschar *argv[], int fixed,
                      struct clientid_exim_options *opt_r)
 {
@@ -227,12 +230,23 @@ static int call_args(uschar **yield, const char *fn, int argc, uschar *argv[], i
 	return -1;
 }
 
+/* The arguments of the login function op: its options into *opt_r and the
+ * login into *q_r (pointers into argv). 0, or -1 with the reason in *yield. */
+static int login_args(uschar **yield, enum clientid_exim_op op, int argc, uschar *argv[],
+                      struct clientid_exim_options *opt_r, struct clientid_exim_query *q_r)
+{
+	if (call_args(yield, query_args[op].fn, argc, argv, query_args[op].fixed, opt_r) != 0)
+		return -1;
+	*q_r = query_from_args(op, argv, opt_r);
+	return 0;
+}
+
 int clientid_precheck(uschar **yield, int argc, uschar *argv[])
 {
 	struct clientid_exim_options opt;
-	if (call_args(yield, "clientid_precheck", argc, argv, 4, &opt) != 0)
+	struct clientid_exim_query q;
+	if (login_args(yield, CLIENTID_EXIM_PRECHECK, argc, argv, &opt, &q) != 0)
 		return DEFER;
-	struct clientid_exim_query q = query_from_args(CLIENTID_EXIM_PRECHECK, argv, &opt);
 
 	struct clientid_verdict v;
 	char err[CLIENTID_ERRBUF_SIZE];
@@ -261,7 +275,8 @@ int clientid_decide(uschar **yield, int argc, uschar *argv[])
 {
 	uint64_t start = now_ms();
 	struct clientid_exim_options opt;
-	if (call_args(yield, "clientid_decide", argc, argv, 6, &opt) != 0)
+	struct clientid_exim_query q;
+	if (login_args(yield, CLIENTID_EXIM_DECIDE, argc, argv, &opt, &q) != 0)
 		return DEFER;
 	int password_ok = clientid_exim_parse_bool(CS argv[0]);
 	if (password_ok < 0) {
@@ -269,7 +284,6 @@ int clientid_decide(uschar **yield, int argc, uschar *argv[])
 		*yield = US "clientid: clientid_decide: the password result is neither yes nor no";
 		return DEFER;
 	}
-	struct clientid_exim_query q = query_from_args(CLIENTID_EXIM_DECIDE, argv, &opt);
 	q.password_ok = password_ok;
 	if (opt.precheck_refused)
 		return precheck_refusal(yield, &q, start, opt.fail_delay_ms);
@@ -297,9 +311,9 @@ int clientid_record(uschar **yield, int argc, uschar *argv[])
 {
 	uint64_t start = now_ms();
 	struct clientid_exim_options opt;
-	if (call_args(yield, "clientid_record", argc, argv, 5, &opt) != 0)
+	struct clientid_exim_query q;
+	if (login_args(yield, CLIENTID_EXIM_RECORD, argc, argv, &opt, &q) != 0)
 		return DEFER;
-	struct clientid_exim_query q = query_from_args(CLIENTID_EXIM_RECORD, argv, &opt);
 	if (opt.precheck_refused) {
 		/* Blocked, revoked or locked out: the one refusal it makes. */
 		return precheck_refusal(yield, &q, start, opt.fail_delay_ms);

@@ -29,21 +29,28 @@ static void emit(struct export_ctx *c, json_object *o)
 	json_object_put(o);
 }
 
+/* A device's "device" (its short id, in the view only) and "fingerprint". */
+static void add_fp(json_object *o, const struct clientid_fp *fp, int view)
+{
+	char hex[CLIENTID_FP_HEX_LEN + 1];
+	if (view) {
+		char s[CLIENTID_FP_SHORT_LEN + 1];
+		clientid_fp_short(fp, s);
+		pdb_json_add_str(o, "device", s);
+	}
+	clientid_fp_hex(fp, hex);
+	pdb_json_add_str(o, "fingerprint", hex);
+}
+
 struct json_object *policydb_device_json(const struct policydb_device_info *info,
                                          enum policydb_json_form form)
 {
 	const struct clientid_device *d = &info->device;
 	int view = form == POLICYDB_JSON_VIEW;
-	char hex[CLIENTID_FP_HEX_LEN + 1], ip[CLIENTID_IP_STR_MAX];
+	char ip[CLIENTID_IP_STR_MAX];
 	json_object *o = json_object_new_object();
 	pdb_json_add_str(o, "account", info->account);
-	if (view) {
-		char s[CLIENTID_FP_SHORT_LEN + 1];
-		clientid_fp_short(&info->fp, s);
-		pdb_json_add_str(o, "device", s);
-	}
-	clientid_fp_hex(&info->fp, hex);
-	pdb_json_add_str(o, "fingerprint", hex);
+	add_fp(o, &info->fp, view);
 	int durable = info->durable || !view;
 	pdb_json_add_str(o, "state", durable ? clientid_device_state_name(d->state) : "unknown");
 	if (durable) {
@@ -70,15 +77,8 @@ struct json_object *policydb_ban_json(const struct policydb_ban_info *ban,
                                       enum policydb_json_form form)
 {
 	int view = form == POLICYDB_JSON_VIEW;
-	char hex[CLIENTID_FP_HEX_LEN + 1];
 	json_object *o = json_object_new_object();
-	if (view) {
-		char s[CLIENTID_FP_SHORT_LEN + 1];
-		clientid_fp_short(&ban->fp, s);
-		pdb_json_add_str(o, "device", s);
-	}
-	clientid_fp_hex(&ban->fp, hex);
-	pdb_json_add_str(o, "fingerprint", hex);
+	add_fp(o, &ban->fp, view);
 	if (!view && ban->account[0] != '\0')
 		pdb_json_add_str(o, "account", ban->account);
 	pdb_json_add_str(o, "kind", ban->revoked ? "revoked" : "blocked");

@@ -3,49 +3,36 @@
  * command line; it is read behind a guard page, as the servers would see it. */
 #include "clientid.h"
 #include "guard.h"
+#include "verdict.h"
 
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#define VERB      "CLIENTID"
-#define VERB_LEN  (sizeof(VERB) - 1)
 #define MIN_CASES 40
 
 enum protocol { PROTO_IMAP, PROTO_SMTP };
 
-/* Returns 1 when line (without its CRLF) is a valid CLIENTID command. */
+/* Returns 1 when line (up to its LF, which may follow a CR) is a valid
+ * CLIENTID command: the verdict of tests/fuzz/verdict.c, the one
+ * implementation of the corpus's rules. */
 static int line_accepted(enum protocol proto, const char *line, size_t len)
 {
-	if (proto == PROTO_IMAP) {
-		const char *sp = memchr(line, ' ', len);
-		if (sp == NULL || sp == line)
-			return 0;
-		len -= (size_t)(sp + 1 - line);
-		line = sp + 1;
-	}
-	if (len <= VERB_LEN || strncasecmp(line, VERB, VERB_LEN) != 0 || line[VERB_LEN] != ' ')
-		return 0;
-	struct clientid_slice type, token;
-	unsigned flags = proto == PROTO_SMTP ? CLIENTID_ARGS_SMTP_TRAILING : CLIENTID_ARGS_IMAP;
-	return clientid_args_parse(line + VERB_LEN + 1, len - VERB_LEN - 1, flags, &type, &token) ==
-	       0;
+	if (proto == PROTO_IMAP)
+		return verdict_imap(line, len) == 1;
+	return verdict_smtp(line, len) == 250;
 }
 
-/* A server reads up to the first LF and drops a CR before it. Anything after
- * that LF is a further command, so a file holding more than one line is
- * never one accepted command. Returns -1 for a file with no LF at all. */
+/* A server reads up to the first LF (verdict.c drops a CR before it).
+ * Anything after that LF is a further command, so a file holding more than
+ * one line is never one accepted command. Returns -1 for a file with no LF at all. */
 static int wire_accepted(enum protocol proto, const char *data, size_t len)
 {
 	const char *lf = memchr(data, '\n', len);
 	if (lf == NULL)
 		return -1;
-	size_t line_len = (size_t)(lf - data);
-	if (line_len > 0 && data[line_len - 1] == '\r')
-		line_len--;
-	int first = line_accepted(proto, data, line_len);
+	int first = line_accepted(proto, data, (size_t)(lf - data));
 	return first && (size_t)(lf + 1 - data) == len;
 }
 

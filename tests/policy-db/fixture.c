@@ -1,5 +1,7 @@
 #include "fixture.h"
 
+#include <CUnit/CUnit.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,4 +70,47 @@ struct clientid_attempt fixture_attempt(const char *account, unsigned device, in
 		a.fp = fp_buf;
 	}
 	return a;
+}
+
+struct clientid_fp fixture_fp(unsigned device)
+{
+	struct clientid_fp fp;
+	(void)fixture_attempt("x", device, 1, 0, &fp);
+	return fp;
+}
+
+struct policydb *fixture_start(struct fixture *f, const char *extra)
+{
+	fixture_make(f, extra);
+	return fixture_open(f, POLICYDB_NO_ALERTS);
+}
+
+void fixture_end(struct fixture *f, struct policydb **db)
+{
+	policydb_deinit(db);
+	fixture_remove(f);
+}
+
+int fixture_decide(struct policydb *db, const char *account, unsigned device, int success,
+                   uint64_t now, struct clientid_verdict *v)
+{
+	struct clientid_fp fp;
+	struct clientid_attempt a = fixture_attempt(account, device, success, now, &fp);
+	return policydb_decide(db, &a, v);
+}
+
+int fixture_decide_from(struct policydb *db, const char *ip, const char *account, unsigned device,
+                        int success, uint64_t now, struct clientid_verdict *v)
+{
+	struct clientid_fp fp;
+	struct clientid_attempt a = fixture_attempt(account, device, success, now, &fp);
+	CU_ASSERT_EQUAL_FATAL(clientid_ip_parse(ip, &a.ip), 0);
+	return policydb_decide(db, &a, v);
+}
+
+void fixture_assert_clean(struct policydb *db)
+{
+	struct policydb_check r;
+	CU_ASSERT_EQUAL(policydb_check(db, &r), 0);
+	CU_ASSERT_EQUAL(r.problems, 0);
 }

@@ -21,8 +21,31 @@ struct policydb *fixture_open(const struct fixture *f, unsigned flags);
 /* Removes the directory tree. */
 void fixture_remove(struct fixture *f);
 
-/* An attempt on account with device n (0: no client id). */
+/* An attempt on account with device n (0: no client id), from 192.0.2.10.
+ * The fingerprint is written to *fp_buf, which the attempt points to. */
 struct clientid_attempt fixture_attempt(const char *account, unsigned device, int success,
                                         uint64_t now, struct clientid_fp *fp_buf);
+
+/* The fingerprint of fixture_attempt()'s device n. */
+struct clientid_fp fixture_fp(unsigned device);
+
+/* fixture_make() and fixture_open() without alerts: the usual start of a
+ * test. The handle is the caller's; fixture_end() releases both. */
+struct policydb *fixture_start(struct fixture *f, const char *extra);
+
+/* Closes *db (set to NULL) and removes the directory tree. */
+void fixture_end(struct fixture *f, struct policydb **db);
+
+/* policydb_decide() on fixture_attempt(account, device, success, now). */
+int fixture_decide(struct policydb *db, const char *account, unsigned device, int success,
+                   uint64_t now, struct clientid_verdict *v);
+
+/* fixture_decide() from ip instead of 192.0.2.10 (a CUnit failure, fatal,
+ * when ip is not an address). */
+int fixture_decide_from(struct policydb *db, const char *ip, const char *account, unsigned device,
+                        int success, uint64_t now, struct clientid_verdict *v);
+
+/* CUnit asserts that policydb_check() runs and finds no problem. */
+void fixture_assert_clean(struct policydb *db);
 
 #endif

@@ -19,11 +19,9 @@ static int decide_as(struct policydb *db, const char *account, unsigned dev, uin
 static void test_account_names_are_canonical(void)
 {
 	struct fixture f;
-	fixture_make(&f, "[policy]\nmode = enforce\n");
-	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct policydb *db = fixture_start(&f, "[policy]\nmode = enforce\n");
 	struct clientid_verdict v;
-	struct clientid_fp fp;
-	(void)fixture_attempt("x", 1, 1, 0, &fp);
+	struct clientid_fp fp = fixture_fp(1);
 
 	/* An administrator's override and device on "anna"... */
 	struct clientid_account_policy p = CLIENTID_ACCOUNT_POLICY_DEFAULT;
@@ -44,8 +42,7 @@ static void test_account_names_are_canonical(void)
 	/* A new device under another spelling lands in anna's account. */
 	CU_ASSERT_EQUAL(decide_as(db, "ANNA", 2, T0 + 3, CLIENTID_PROTO_SMTP, &v), 0);
 	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_UNKNOWN_DEVICE);
-	struct clientid_fp fp2;
-	(void)fixture_attempt("x", 2, 1, 0, &fp2);
+	struct clientid_fp fp2 = fixture_fp(2);
 	struct policydb_device_info info;
 	CU_ASSERT_EQUAL(policydb_device_get(db, "anna", &fp2, &info), 1);
 	CU_ASSERT_EQUAL(info.device.state, CLIENTID_DEV_PENDING);
@@ -57,15 +54,13 @@ static void test_account_names_are_canonical(void)
 	struct policydb_stats s;
 	CU_ASSERT_EQUAL(policydb_stats(db, &s), 0);
 	CU_ASSERT_EQUAL(s.accounts, 1);
-	policydb_deinit(&db);
-	fixture_remove(&f);
+	fixture_end(&f, &db);
 }
 
 static void test_account_case_keep(void)
 {
 	struct fixture f;
-	fixture_make(&f, "[policy]\nmode = learn\naccount_case = keep\n");
-	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct policydb *db = fixture_start(&f, "[policy]\nmode = learn\naccount_case = keep\n");
 	struct clientid_verdict v;
 	CU_ASSERT_EQUAL(decide_as(db, "Anna", 1, T0, CLIENTID_PROTO_IMAP, &v), 0);
 	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
@@ -74,8 +69,7 @@ static void test_account_case_keep(void)
 	struct policydb_stats s;
 	CU_ASSERT_EQUAL(policydb_stats(db, &s), 0);
 	CU_ASSERT_EQUAL(s.accounts, 2);
-	policydb_deinit(&db);
-	fixture_remove(&f);
+	fixture_end(&f, &db);
 }
 
 void register_account_store(void);

@@ -27,16 +27,22 @@ static int ctl(const struct fixture *f, const char *args, char *out, size_t size
 	return pclose(p);
 }
 
+/* A scratch store in learn mode where account's device 1 logged in once;
+ * its fingerprint in *fp_r. */
+static void store_with_login(struct fixture *f, const char *account, struct clientid_fp *fp_r)
+{
+	struct policydb *db = fixture_start(f, "[policy]\nmode = learn\n");
+	struct clientid_attempt a = fixture_attempt(account, 1, 1, T0, fp_r);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL_FATAL(policydb_decide(db, &a, &v), 0);
+	policydb_deinit(&db);
+}
+
 static void test_export_file_is_0600(void)
 {
 	struct fixture f;
-	fixture_make(&f, "[policy]\nmode = learn\n");
-	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
 	struct clientid_fp fp;
-	struct clientid_attempt a = fixture_attempt("alice", 1, 1, T0, &fp);
-	struct clientid_verdict v;
-	CU_ASSERT_EQUAL(policydb_decide(db, &a, &v), 0);
-	policydb_deinit(&db);
+	store_with_login(&f, "alice", &fp);
 
 	char path[400], args[500], out[256];
 	snprintf(path, sizeof(path), "%s/export.json", f.dir);
@@ -66,13 +72,8 @@ static void test_account_names_escaped(void)
 	                           "z\\\xc3\xb6";
 	static const char want[] = "evil\\xc2\\x9b2j\\x9b\\xffz\\\\\xc3\xb6";
 	struct fixture f;
-	fixture_make(&f, "[policy]\nmode = learn\n");
-	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
 	struct clientid_fp fp;
-	struct clientid_attempt a = fixture_attempt(evil, 1, 1, T0, &fp);
-	struct clientid_verdict v;
-	CU_ASSERT_EQUAL_FATAL(policydb_decide(db, &a, &v), 0);
-	policydb_deinit(&db);
+	store_with_login(&f, evil, &fp);
 
 	char out[8192], args[200], hex[CLIENTID_FP_HEX_LEN + 1];
 	clientid_fp_hex(&fp, hex);
@@ -94,17 +95,11 @@ static void test_account_names_escaped(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s CLIENTIDCTL\n", argv[0]);
-		return 2;
-	}
-	clientidctl = argv[1];
 	static const struct unit_test tests[] = {
 	    {"issue 13: clientidctl export FILE is created 0600", test_export_file_is_0600},
 	    {"issue 13: clientidctl escapes account names in text output",
 	     test_account_names_escaped},
 	    {NULL, NULL},
 	};
-	unit_add_suite("clientidctl", tests);
-	return unit_run();
+	return unit_main_arg(argc, argv, "CLIENTIDCTL", &clientidctl, "clientidctl", tests);
 }

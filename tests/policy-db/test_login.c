@@ -119,8 +119,7 @@ static void test_login_fields(void)
 	    {POLICYDB_LOGIN_LENIENT, "", "", "", POLICYDB_TLS_IF_CLIENTID, 0, 0, 0, 0, 0},
 	};
 	struct fixture f;
-	fixture_make(&f, "[policy]\nmode = learn\n");
-	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct policydb *db = fixture_start(&f, "[policy]\nmode = learn\n");
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		char token[sizeof(TOKEN)];
 		snprintf(token, sizeof(token), "%s", cases[i].token);
@@ -146,8 +145,7 @@ static void test_login_fields(void)
 			CU_ASSERT_EQUAL(v.reason, CLIENTID_R_STORE_ERROR);
 		}
 	}
-	policydb_deinit(&db);
-	fixture_remove(&f);
+	fixture_end(&f, &db);
 }
 
 /* A client id counts only over TLS; a host that cannot see a proxy's TLS
@@ -167,8 +165,7 @@ static void test_login_tls(void)
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct fixture f;
-		fixture_make(&f, "[policy]\nmode = learn\n");
-		struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+		struct policydb *db = fixture_start(&f, "[policy]\nmode = learn\n");
 		char token[] = TOKEN, err[CLIENTID_ERRBUF_SIZE];
 		struct clientid_verdict v;
 		struct policydb_login login = {
@@ -184,8 +181,7 @@ static void test_login_tls(void)
 			CU_ASSERT_EQUAL(policydb_login_prepare(db, &login, err), 0);
 		CU_ASSERT_EQUAL(policydb_login(db, NULL, &login, T0, &v, err), 0);
 		CU_ASSERT_EQUAL(v.fp_short[0] != '\0', cases[i].presented);
-		policydb_deinit(&db);
-		fixture_remove(&f);
+		fixture_end(&f, &db);
 	}
 }
 

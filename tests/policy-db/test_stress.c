@@ -205,8 +205,7 @@ static void test_concurrency(void)
 	struct policydb_check r;
 	CU_ASSERT_EQUAL(policydb_check(db, &r), 0);
 	CU_ASSERT_EQUAL(r.problems, 0);
-	policydb_deinit(&db);
-	fixture_remove(&f);
+	fixture_end(&f, &db);
 }
 
 /* --- crash --- */
@@ -283,9 +282,9 @@ static int run_clientidctl_check(const struct fixture *f)
 static void test_crash(void)
 {
 	struct fixture f;
-	fixture_make(&f, "[policy]\nmode = learn\nlearn_max_devices = 1000\n"
-	                 "[limits]\ndevice_max_accounts = 0\ndevice_fail_limit = 0\n");
-	struct policydb *db = fixture_open(&f, POLICYDB_NO_ALERTS);
+	struct policydb *db =
+	    fixture_start(&f, "[policy]\nmode = learn\nlearn_max_devices = 1000\n"
+	                      "[limits]\ndevice_max_accounts = 0\ndevice_fail_limit = 0\n");
 	struct policydb_check r;
 	CU_ASSERT_EQUAL_FATAL(policydb_check(db, &r), 0); /* opens the store here, first */
 	size_t n_committed = 0, cap = 1 << 16;
@@ -355,22 +354,15 @@ static void test_crash(void)
 	struct clientid_attempt a = fixture_attempt("after", 1, 1, T0, &fp);
 	CU_ASSERT_EQUAL(policydb_decide(db, &a, &v), 0);
 	free(all);
-	policydb_deinit(&db);
-	fixture_remove(&f);
+	fixture_end(&f, &db);
 }
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s PATH-TO-CLIENTIDCTL\n", argv[0]);
-		return 2;
-	}
-	clientidctl = argv[1];
 	static const struct unit_test tests[] = {
 	    {"8 processes x 5000 attempts: exact counters", test_concurrency},
 	    {"writers killed at random: nothing synced is lost", test_crash},
 	    {NULL, NULL},
 	};
-	unit_add_suite("stress", tests);
-	return unit_run();
+	return unit_main_arg(argc, argv, "PATH-TO-CLIENTIDCTL", &clientidctl, "stress", tests);
 }

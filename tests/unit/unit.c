@@ -87,3 +87,15 @@ int unit_run(void)
 	printf("\n%u tests skipped%s\n", skipped, skipped ? " (see the SKIP lines above)" : "");
 	return failed == 0 && ran > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+int unit_main_arg(int argc, char **argv, const char *usage_arg, const char **arg_r,
+                  const char *suite, const struct unit_test *tests)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s %s\n", argv[0], usage_arg);
+		return 2;
+	}
+	*arg_r = argv[1];
+	unit_add_suite(suite, tests);
+	return unit_run();
+}

@@ -22,6 +22,12 @@ void unit_skip(const char *why);
  * failed). */
 int unit_run(void);
 
+/* The main() of a test program that takes one argument, named in its usage
+ * line: sets *arg_r to it, registers the suite and runs it as unit_run()
+ * does. Without exactly one argument prints the usage and returns 2. */
+int unit_main_arg(int argc, char **argv, const char *usage_arg, const char **arg_r,
+                  const char *suite, const struct unit_test *tests);
+
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

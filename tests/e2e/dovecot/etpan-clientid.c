@@ -12,9 +12,9 @@
 #include <libetpan/libetpan.h>
 #include <libetpan/clientid.h>
 
+#include "../etpan-common.h"
+
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 static int is_ok(int rc)
 {
@@ -24,39 +24,28 @@ static int is_ok(int rc)
 
 int main(int argc, char **argv)
 {
-	const char *mode, *type, *token, *user, *password;
+	struct etpan_args a;
 	struct mailimap_capability_data *caps = NULL;
 	mailimap *imap;
-	uint16_t port;
 	int rc;
 
-	if (argc != 7) {
-		fprintf(stderr,
-		        "usage: %s plain|starttls|ssl <port> <type> <token> <user> <pass>\n",
-		        argv[0]);
+	if (etpan_args_parse(argc, argv, &a) != 0)
 		return 2;
-	}
-	mode = argv[1];
-	port = (uint16_t)atoi(argv[2]);
-	type = argv[3];
-	token = argv[4];
-	user = argv[5];
-	password = argv[6];
 
 	imap = mailimap_new(0, NULL);
 	if (imap == NULL)
 		return 1;
 	mailimap_set_timeout(imap, 10);
-	if (strcmp(mode, "ssl") == 0)
-		rc = mailimap_ssl_connect(imap, "127.0.0.1", port);
+	if (etpan_is_ssl(&a))
+		rc = mailimap_ssl_connect(imap, "127.0.0.1", a.port);
 	else
-		rc = mailimap_socket_connect(imap, "127.0.0.1", port);
+		rc = mailimap_socket_connect(imap, "127.0.0.1", a.port);
 	printf("connect=%d\n", rc);
 	if (!is_ok(rc)) {
 		mailimap_free(imap);
 		return 0;
 	}
-	if (strcmp(mode, "starttls") == 0) {
+	if (etpan_is_starttls(&a)) {
 		rc = mailimap_socket_starttls(imap);
 		printf("starttls=%d\n", rc);
 		if (!is_ok(rc)) {
@@ -67,7 +56,7 @@ int main(int argc, char **argv)
 	/* After STARTTLS the pre-TLS capabilities are stale; ask again. On
 	 * implicit TLS the greeting's list is what a client like Thunderbird
 	 * trusts, so check it before asking. */
-	if (strcmp(mode, "ssl") == 0)
+	if (etpan_is_ssl(&a))
 		printf("greeting_has_clientid=%d\n", mailimap_has_clientid(imap) ? 1 : 0);
 	rc = mailimap_capability(imap, &caps);
 	printf("capability=%d\n", rc);
@@ -75,11 +64,11 @@ int main(int argc, char **argv)
 		mailimap_capability_data_free(caps);
 	printf("has_clientid=%d\n", mailimap_has_clientid(imap) ? 1 : 0);
 
-	rc = mailimap_clientid(imap, type, token);
+	rc = mailimap_clientid(imap, a.type, a.token);
 	printf("clientid=%d\n", rc);
 	printf("clientid_reply=%s\n", imap->imap_response != NULL ? imap->imap_response : "");
 
-	rc = mailimap_login(imap, user, password);
+	rc = mailimap_login(imap, a.user, a.password);
 	printf("login=%d\n", rc);
 	if (is_ok(rc))
 		mailimap_logout(imap);

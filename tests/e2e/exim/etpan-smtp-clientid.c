@@ -11,38 +11,27 @@
  * Exits 0 when every step ran (whatever its result), 2 on usage errors. */
 #include <libetpan/libetpan.h>
 
+#include "../etpan-common.h"
+
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 int main(int argc, char **argv)
 {
-	const char *mode, *type, *token, *user, *password;
+	struct etpan_args a;
 	mailsmtp *smtp;
-	uint16_t port;
 	int rc;
 
-	if (argc != 7) {
-		fprintf(stderr,
-		        "usage: %s plain|starttls|ssl <port> <type> <token> <user> <pass>\n",
-		        argv[0]);
+	if (etpan_args_parse(argc, argv, &a) != 0)
 		return 2;
-	}
-	mode = argv[1];
-	port = (uint16_t)atoi(argv[2]);
-	type = argv[3];
-	token = argv[4];
-	user = argv[5];
-	password = argv[6];
 
 	smtp = mailsmtp_new(0, NULL);
 	if (smtp == NULL)
 		return 1;
 	mailsmtp_set_timeout(smtp, 10);
-	if (strcmp(mode, "ssl") == 0)
-		rc = mailsmtp_ssl_connect(smtp, "127.0.0.1", port);
+	if (etpan_is_ssl(&a))
+		rc = mailsmtp_ssl_connect(smtp, "127.0.0.1", a.port);
 	else
-		rc = mailsmtp_socket_connect(smtp, "127.0.0.1", port);
+		rc = mailsmtp_socket_connect(smtp, "127.0.0.1", a.port);
 	printf("connect=%d\n", rc);
 	if (rc != MAILSMTP_NO_ERROR) {
 		mailsmtp_free(smtp);
@@ -50,17 +39,17 @@ int main(int argc, char **argv)
 	}
 	rc = mailesmtp_ehlo(smtp);
 	printf("ehlo=%d\n", rc);
-	if (strcmp(mode, "starttls") == 0) {
+	if (etpan_is_starttls(&a)) {
 		rc = mailsmtp_socket_starttls(smtp);
 		printf("starttls=%d\n", rc);
 		if (rc == MAILSMTP_NO_ERROR)
 			printf("ehlo2=%d\n", mailesmtp_ehlo(smtp));
 	}
 	printf("has_clientid=%d\n", (smtp->esmtp & MAILSMTP_ESMTP_CLIENTID) != 0);
-	printf("clientid=%d\n", mailesmtp_clientid(smtp, type, token));
-	printf("clientid2=%d\n", mailesmtp_clientid(smtp, type, token));
-	rc = mailesmtp_auth_sasl(smtp, "PLAIN", "server.example.com", NULL, NULL, user, user,
-	                         password, NULL);
+	printf("clientid=%d\n", mailesmtp_clientid(smtp, a.type, a.token));
+	printf("clientid2=%d\n", mailesmtp_clientid(smtp, a.type, a.token));
+	rc = mailesmtp_auth_sasl(smtp, "PLAIN", "server.example.com", NULL, NULL, a.user, a.user,
+	                         a.password, NULL);
 	printf("auth=%d\n", rc);
 	mailsmtp_quit(smtp);
 	mailsmtp_free(smtp);
