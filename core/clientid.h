@@ -85,4 +85,11 @@ enum clientid_args_flags {
 int clientid_args_parse(const char *buf, size_t len, unsigned flags, struct clientid_slice *type_r,
                         struct clientid_slice *token_r);
 
+/* Whether an IMAP command that imap-login has split into name and tag is
+ * one for the CLIENTID code to answer: the verb CLIENTID, in any case, with
+ * a tag. imap-login turns a missing or invalid tag into "" (or none); such a
+ * command must meet imap-login's own reply ("* BAD"), never ours, which
+ * would be " OK CLIENTID completed" with an empty tag. Returns 1 or 0. */
+int clientid_imap_command_is_ours(const char *name, const char *tag);
+
 #endif

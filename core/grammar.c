@@ -2,6 +2,7 @@
 #include "clientid.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* client-id-type characters: ALPHA / DIGIT / "-". */
 static const unsigned char type_char[256] = {
@@ -75,4 +76,9 @@ int clientid_args_parse(const char *buf, size_t len, unsigned flags, struct clie
 	token_r->ptr = token;
 	token_r->len = token_len;
 	return 0;
+}
+
+int clientid_imap_command_is_ours(const char *name, const char *tag)
+{
+	return name != NULL && strcasecmp(name, "CLIENTID") == 0 && tag != NULL && tag[0] != '\0';
 }

@@ -239,10 +239,10 @@ static bool clientid_input_next_cmd(struct client *client)
 	struct clientid_client *cclient = CLIENTID_CONTEXT(client);
 	struct imap_client *imap_client = (struct imap_client *)client;
 
-	/* Inactive, or a missing or invalid tag (imap-login makes it ""):
-	 * pass on, so the command meets imap-login's own reply, byte for
-	 * byte ("* BAD" for a bad tag, whatever the command). */
-	if (strcasecmp(imap_client->cmd_name, "CLIENTID") != 0 || imap_client->cmd_tag[0] == '\0' ||
+	/* Another command, inactive, or a missing or invalid tag: pass on,
+	 * so the command meets imap-login's own reply, byte for byte ("* BAD"
+	 * for a bad tag, whatever the command). */
+	if (!clientid_imap_command_is_ours(imap_client->cmd_name, imap_client->cmd_tag) ||
 	    !clientid_client_active(client))
 		return cclient->module_ctx.super.input_next_cmd(client);
 	return clientid_cmd_clientid(imap_client, cclient);

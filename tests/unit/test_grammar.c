@@ -186,12 +186,35 @@ static void test_every_byte(void)
 	}
 }
 
+/* Which commands imap-login hands over the plugin answers: a CLIENTID with
+ * a tag only. An empty tag (imap-login's form of a missing or invalid one)
+ * must get imap-login's "* BAD", never " OK CLIENTID completed" (issue 13). */
+static void test_imap_command_is_ours(void)
+{
+	static const struct {
+		const char *name, *tag;
+		int ours;
+	} rows[] = {
+	    {"CLIENTID", "a1", 1}, {"clientid", "a", 1}, {"ClientId", "*x", 1}, {"CLIENTID", "", 0},
+	    {"CLIENTID", NULL, 0}, {"LOGIN", "a1", 0},   {"CLIENTIDX", "a", 0}, {"CLIENTI", "a", 0},
+	    {"", "a", 0},          {NULL, "a", 0},       {"CAPABILITY", "", 0},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		CU_ASSERT_EQUAL(clientid_imap_command_is_ours(rows[i].name, rows[i].tag),
+		                rows[i].ours);
+}
+
 void register_grammar(void);
 void register_grammar(void)
 {
 	static const struct unit_test tests[] = {
-	    {"type", test_type}, {"token", test_token},           {"type upper", test_type_upper},
-	    {"args", test_args}, {"every byte", test_every_byte}, {NULL, NULL},
+	    {"type", test_type},
+	    {"token", test_token},
+	    {"type upper", test_type_upper},
+	    {"args", test_args},
+	    {"every byte", test_every_byte},
+	    {"IMAP command is ours", test_imap_command_is_ours},
+	    {NULL, NULL},
 	};
 	unit_add_suite("grammar", tests);
 }
