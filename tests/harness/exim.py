@@ -1,11 +1,14 @@
 """One scratch patched Exim (the CLIENTID command): a daemon on two free
 loopback ports (plaintext and implicit TLS) with a scratch spool, logs,
 certificate and password file, run as Debian-exim from a root-owned -C
-configuration (templates/exim.conf), and the smtplib clients the tests use
-against it."""
+configuration (templates/exim.conf, whose main options shared with
+templates/exim-policy.conf are templates/exim-main.conf), the smtplib clients
+the tests use against it, and the entry-script preamble of the Exim suites."""
 
-import base64
+import argparse
+import contextlib
 import glob
+import grp
 import os
 import pwd
 import shutil
@@ -13,9 +16,12 @@ import smtplib
 import subprocess
 import tempfile
 import time
+import traceback
 
 from harness.net import client_ssl_context, free_ports, make_cert, wait_listening
-from harness.runner import Failure, verify
+from harness.results import record
+from harness.runner import Failure, Skip, first_missing, skip_exit, verify
+from harness import smtp
 from harness.templates import render
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -25,9 +31,7 @@ UUID = "23bf83be-aad7-46aa-9e0f-39191ccf402f"
 USERS = {"test": "1234", "alice": "wonderland", "cidonly": "s3cret"}
 CIDONLY_TOKEN = "cidonly-device-7f3a9c"
 
-
-def b64(s):
-    return base64.b64encode(s.encode("latin-1")).decode("ascii")
+b64 = smtp.b64  # (older callers import it from here)
 
 
 def find_exim(opts):
@@ -64,14 +68,11 @@ class Exim:
         self.conf = os.path.join(self.dir, "exim.conf")
         with open(self.conf, "w") as f:
             f.write(render(
-                "exim.conf", dir=self.dir, port_plain=self.port_plain, port_tls=self.port_tls,
-                clientid_options="\n".join(opts),
+                "exim.conf", main=self.main_options(), clientid_options="\n".join(opts),
                 policy_reject="true" if policy_reject else "false",
                 enforce_sync="true" if enforce_sync else "false",
-                cidonly_token=CIDONLY_TOKEN))
-        with open(os.path.join(self.dir, "passwd"), "w") as f:
-            for u, p in USERS.items():
-                f.write(f"{u}: {p}\n")
+                dir=self.dir, cidonly_token=CIDONLY_TOKEN))
+        self.write_passwd(USERS)
         make_cert(self.dir, "server.example.com")
         pw = pwd.getpwnam(EXIM_USER)
         for sub in ("spool", "log"):
@@ -83,6 +84,18 @@ class Exim:
         for n in ("key.pem", "cert.pem", "passwd", "exim.conf"):
             os.chmod(os.path.join(self.dir, n), 0o644)
         os.chown(self.conf, 0, 0)  # Exim insists on a root-owned -C file
+
+    def main_options(self):
+        """The main options every scratch Exim has (templates/exim-main.conf):
+        its ports, scratch spool, logs and certificate."""
+        return render("exim-main.conf", dir=self.dir, port_plain=self.port_plain,
+                      port_tls=self.port_tls)
+
+    def write_passwd(self, users):
+        """The password file (PWFILE) with users, a dict account: password."""
+        with open(os.path.join(self.dir, "passwd"), "w") as f:
+            for u, p in users.items():
+                f.write(f"{u}: {p}\n")
 
     def start(self):
         self.stderr = open(os.path.join(self.dir, "daemon.stderr"), "w")
@@ -130,6 +143,19 @@ class Exim:
         """PIDs of the processes whose command line names our scratch dir."""
         out = subprocess.run(["pgrep", "-f", self.dir], capture_output=True, text=True)
         return [int(p) for p in out.stdout.split()]
+
+    @contextlib.contextmanager
+    def running(self, keep=False):
+        """Starts the daemon for the with-block and stops it after it; when
+        the block ran through, check_logs(), then the scratch directory goes
+        (unless keep)."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+        self.check_logs()
+        self.cleanup(keep)
 
     def cleanup(self, keep):
         if keep:
@@ -199,7 +225,61 @@ class Exim:
               f"no raw token of {len(self.tokens)} in {sorted(logs)}")
 
 
+
 # ---------------------------------------------------------------------------
-# Groups
+# The entry scripts (tests/e2e/exim, tests/e2e/exim-policy)
 # ---------------------------------------------------------------------------
 
+def arguments(groups):
+    """The parser of an Exim suite's options: GROUP (a key of groups),
+    --exim, --build-exim, --skip and --keep; the script adds its own."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("group", choices=sorted(groups))
+    ap.add_argument("--exim")
+    ap.add_argument("--build-exim")
+    ap.add_argument("--skip")
+    ap.add_argument("--keep", action="store_true", help="keep scratch directories")
+    return ap
+
+
+def missing(opts, more=()):
+    """Why an Exim suite cannot run here, or None: --skip, no patched Exim
+    (opts.exim is set to the one find_exim() names), then the suite's own
+    (holds, reason) pairs more, then root, the Exim user and group, and
+    openssl."""
+    if opts.skip:
+        return opts.skip
+    opts.exim = find_exim(opts)
+    if not opts.exim or not os.access(opts.exim, os.X_OK):
+        return "patched Exim not built (run exim-module/build-exim fast or set CLIENTID_EXIM)"
+    return first_missing(list(more) + [
+        (os.geteuid() == 0, "the Exim end-to-end tests must run as root"),
+        (_exim_user_exists(), f"user {EXIM_USER} missing (build-exim fast creates it)"),
+        (shutil.which("openssl"), "openssl not installed"),
+    ])
+
+
+def _exim_user_exists():
+    try:
+        pwd.getpwnam(EXIM_USER)
+        grp.getgrnam(EXIM_USER)
+    except KeyError:
+        return False
+    return True
+
+
+def run_group(groups, opts):
+    """Runs groups[opts.group](opts): the script's exit status, 0 when it
+    passed, 1 (reported and recorded as the group's failure) when a check
+    failed or the conversation broke, SKIP when the group raised Skip."""
+    try:
+        groups[opts.group](opts)
+    except Skip as e:
+        return skip_exit(str(e))
+    except (Failure, smtplib.SMTPException, OSError, AssertionError, ValueError) as e:
+        traceback.print_exc()
+        print(f"FAIL: {e}")
+        record("FAIL", opts.group, e)
+        return 1
+    print("PASS")
+    return 0

@@ -4,20 +4,23 @@ and the SMTP logins the policy tests make through it."""
 
 import os
 import pwd
+import re
 import secrets
-import smtplib
 import time
 
 from harness import ctl as ctl_
 from harness import exim as base
-from harness.exim import b64
-from harness.net import stage
 from harness.runner import Failure, expect, verify
+from harness.net import stage
+from harness.smtp import quit_quietly, sasl
+from harness.smtp import send_message as smtp_send_message
 from harness.templates import fill as render_text, render
 
 SNIPPETS = os.path.join(base.REPO, "exim-module", "snippets")
 USERS = {"alice": "wonderland", "bob": "builder", "carol": "c4r0l"}
 WRONG_535 = (535, b"Incorrect authentication data")
+# send_message()'s check names
+MESSAGE_STEPS = ("MAIL", "RCPT", "DATA", "message accepted")
 
 
 AUTH_SNIPPET = ".include @snippets@/conf.d/auth/25_clientid_plaintext"
@@ -27,9 +30,16 @@ AUTH_SNIPPET = ".include @snippets@/conf.d/auth/25_clientid_plaintext"
 AUTH_RECORD = render("exim-auth-record.conf")
 
 
-
 def new_token():
     return "tok-" + secrets.token_hex(12)
+
+
+def edit(path, change):
+    """Rewrites the file path (a configuration) as change(its text)."""
+    with open(path) as f:
+        text = change(f.read())
+    with open(path, "w") as f:
+        f.write(text)
 
 
 class PolicyExim(base.Exim):
@@ -37,7 +47,11 @@ class PolicyExim(base.Exim):
 
     def __init__(self, opts, mode="enforce", fail_delay="300ms", on_error="tempfail",
                  device_fail_limit=1000, ip_fail_limit=1000, learn_max=10,
-                 authenticators=None, secret=True, macros=""):
+                 authenticators=None, secret=True, macros="", policy_options="",
+                 policy_sections=""):
+        """The options fill the templates: policy_options are more lines of
+        clientid.conf's [policy], policy_sections more sections after it;
+        macros are lines of Exim macros before the password checks."""
         super().__init__(opts.exim)
         self.opts = opts
         pw = pwd.getpwnam(base.EXIM_USER)
@@ -52,7 +66,8 @@ class PolicyExim(base.Exim):
         os.makedirs(os.path.join(cdir, "store"))
         self.policy = os.path.join(cdir, "clientid.conf")
         self.write_policy(mode=mode, on_error=on_error, learn_max=learn_max,
-                          device_fail_limit=device_fail_limit, ip_fail_limit=ip_fail_limit)
+                          device_fail_limit=device_fail_limit, ip_fail_limit=ip_fail_limit,
+                          policy_options=policy_options, sections=policy_sections)
         if secret:
             sec = os.path.join(cdir, "secret")
             with open(sec, "wb") as f:
@@ -61,15 +76,13 @@ class PolicyExim(base.Exim):
             os.chmod(sec, 0o640)
         os.chown(os.path.join(cdir, "store"), self.uid, self.gid)
         os.chmod(os.path.join(cdir, "store"), 0o750)
-        with open(os.path.join(self.dir, "passwd"), "w") as f:
-            for u, p in USERS.items():
-                f.write(f"{u}: {p}\n")
+        self.write_passwd(USERS)
         auths = authenticators if authenticators is not None else \
             render_text(AUTH_SNIPPET, snippets=self.snippets)
         with open(self.conf, "w") as f:
             f.write(render(
-                "exim-policy.conf", dir=self.dir, module=self.module, fail_delay=fail_delay,
-                port_plain=self.port_plain, port_tls=self.port_tls, snippets=self.snippets,
+                "exim-policy.conf", main=self.main_options(), dir=self.dir,
+                module=self.module, fail_delay=fail_delay, snippets=self.snippets,
                 macros=macros, authenticators=auths))
         os.chown(self.conf, 0, 0)
 
@@ -90,6 +103,12 @@ class PolicyExim(base.Exim):
 
     def short(self, token):
         return self.ctl("fingerprint", "UUID", stdin=token).strip()[:12]
+
+    def listed(self, account, token, state=""):
+        """True when clientidctl list account shows token's device (in
+        state, when given)."""
+        pattern = rf"^{self.short(token)}\s" + (rf"+{state}" if state else "")
+        return re.search(pattern, self.ctl("list", account), re.M) is not None
 
     def decisions(self, account):
         return [ln for ln in self.mainlog().splitlines()
@@ -114,33 +133,24 @@ class PolicyExim(base.Exim):
     def auth(self, s, user, password, mech="PLAIN"):
         """AUTH; returns (code, text, seconds the AUTH exchange took)."""
         t0 = time.monotonic()
-        if mech == "PLAIN":
-            r = s.docmd("AUTH", "PLAIN " + b64(f"\0{user}\0{password}"))
-        else:
-            r = s.docmd("AUTH", "LOGIN " + b64(user))
-            if r[0] == 334:
-                r = s.docmd(b64(password))
-        return r[0], r[1], time.monotonic() - t0
+        code, text, _ = sasl(s, user, password, mech + "-IR")[-1]
+        return code, text, time.monotonic() - t0
 
     def login(self, user, password, token, mech="PLAIN"):
         s = self.session(token)
         code, text, dt = self.auth(s, user, password, mech)
         return s, (code, text), dt
 
-
-def quit_quietly(s):
-    try:
-        s.quit()
-    except (smtplib.SMTPException, OSError):
-        pass
+    def check_logs(self):
+        """Exim.check_logs(), after checking that the group sent tokens."""
+        verify(self.tokens, f"{len(self.tokens)} tokens sent")
+        super().check_logs()
 
 
 def send_message(ex, s, user, subject):
-    expect(s.docmd("MAIL", "FROM:<%s@example.com>" % user), 250, "MAIL")
-    expect(s.docmd("RCPT", "TO:<someone@example.org>"), 250, "RCPT")
-    expect(s.docmd("DATA"), 354, "DATA")
-    s.send(f"Subject: {subject}\r\n\r\nhello\r\n.\r\n".encode())
-    expect(s.getreply(), 250, "message accepted")
+    """A message from user that reaches the queue."""
+    smtp_send_message(s, subject, f"{user}@example.com", "someone@example.org", "hello",
+                      MESSAGE_STEPS)
     heads = ex.spool_headers()
     verify(any(f"Subject: {subject}" in h for h in heads), f"'{subject}' is in the queue")
 
@@ -163,15 +173,5 @@ def login_refused(ex, user, password, token, what):
 def run_group(ex, body):
     """Starts ex, runs body, stops ex; then no token of the group may be in
     clear in mainlog, rejectlog or paniclog, and the paniclog is empty."""
-    ex.start()
-    try:
+    with ex.running(ex.opts.keep):
         body(ex)
-    finally:
-        ex.stop()
-    verify(ex.tokens, f"{len(ex.tokens)} tokens sent")
-    ex.check_logs()
-    ex.cleanup(ex.opts.keep)
-
-
-# ---------------------------------------------------------------------------
-# Groups
