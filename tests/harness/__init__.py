@@ -12,6 +12,7 @@ the same with `PYTHONPATH=tests`. The modules, from the bottom up:
 - templates: server configurations under templates/, filled with @name@
 - ctl:      clientidctl run against a scratch configuration
 - imap:     a raw IMAP line client and imaplib with CLIENTID
+- smtp:     SMTP client steps: SASL exchanges, a message, QUIT
 - dovecot:  one scratch Dovecot (imap-login with the plugin)
 - policy_service: a scratch Dovecot wired to the clientid policy service
 - exim:     one scratch patched Exim (the CLIENTID command)
