@@ -57,6 +57,20 @@ def start(r, name, server):
         return False
 
 
+def run_cases(r, dc, cases):
+    """Runs each (case name, fn) of cases as r.case(name, fn, dc); returns
+    [] (no further server), for a group's run()."""
+    for name, fn in cases:
+        r.case(name, fn, dc)
+    return []
+
+
+def cleanup(servers):
+    """cleanup() of every server, the last step of a suite."""
+    for s in servers:
+        s.cleanup()
+
+
 def check_alive(dc):
     """Failure unless the scratch Dovecot's master still runs."""
     check(dc.alive(), "dovecot died")

@@ -104,8 +104,7 @@ def main():
                                    lambda: valgrind_files(servers), SERVICE_NAME,
                                    ["%s %s" % (s.dir, s.dc.scratch) for s in servers])
     finally:
-        for s in servers:
-            s.cleanup()
+        dovecot_suite.cleanup(servers)
     return r.summary()
 
 

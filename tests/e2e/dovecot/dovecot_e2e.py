@@ -98,8 +98,7 @@ def main():
         dovecot_suite.final_checks(r, a, lambda: check_logs(servers), dc.log_files,
                                    "imap-login", [d.scratch for d in servers])
     finally:
-        for d in servers:
-            d.cleanup()
+        dovecot_suite.cleanup(servers)
     return r.summary()
 
 

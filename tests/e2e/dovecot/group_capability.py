@@ -93,16 +93,20 @@ def same_as_without(d, name, enabled_greeting):
         eq(g_ours, want, "greeting (tls=%s) vs %s" % (tls, name))
 
 
+# (case name, case): each run on the group's main server
+CASES = [
+    ("capability: plaintext greeting and CAPABILITY without CLIENTID", cap_plaintext),
+    ("capability: after STARTTLS", cap_starttls),
+    ("capability: implicit TLS greeting and CAPABILITY", cap_implicit_tls),
+    ("capability: imaplib on implicit TLS sees it in the greeting", cap_imaplib_implicit),
+    ("capability: absent after login", cap_after_login),
+]
+
+
 def run(r, dc, a):
     """The cases on dc, then two more servers (plugin disabled, not loaded),
     which it returns for the log check."""
-    r.case("capability: plaintext greeting and CAPABILITY without CLIENTID", cap_plaintext, dc)
-    r.case("capability: after STARTTLS", cap_starttls, dc)
-    r.case("capability: implicit TLS greeting and CAPABILITY", cap_implicit_tls, dc)
-    r.case("capability: imaplib on implicit TLS sees it in the greeting",
-           cap_imaplib_implicit, dc)
-    r.case("capability: absent after login", cap_after_login, dc)
-
+    dovecot_suite.run_cases(r, dc, CASES)
     enabled_greeting = greetings(dc)
     others = []
     for name, kw in (("disabled", {"enable": "no"}), ("noplugin", {"load_plugin": False})):

@@ -3,6 +3,7 @@ against the plugin (7.4's rejection at LOGIN needs the policy service:
 tests/e2e/dovecot-policy/policy_draft.py plays it)."""
 
 from harness.dovecot import UUID_TOKEN
+from harness.dovecot_suite import run_cases
 from harness.imap import OK_REPLY, UNKNOWN_REPLY, Raw, imaplib_clientid, imaplib_session, \
     rest_of
 from harness.net import client_ssl_context
@@ -66,11 +67,16 @@ def draft_7_4_until_clientid(dc):
         eq(c.cmd("a004", "CLIENTID UUID " + DRAFT_TOKEN), ["a004 " + OK_REPLY], "a004")
 
 
+# (case name, case): each run on the group's one server
+CASES = [
+    ("draft 7.1 UUID as client identity (raw)", draft_7_1),
+    ("draft 7.1 UUID as client identity (imaplib)", draft_7_1_imaplib),
+    ("draft 7.2 malformed CLIENTID", draft_7_2),
+    ("draft 7.3 CLIENTID without TLS is an unknown command", draft_7_3),
+    ("draft 7.4 steps up to CLIENTID OK", draft_7_4_until_clientid),
+]
+
+
 def run(r, dc, a):
     """The group's cases on dc; no other server."""
-    r.case("draft 7.1 UUID as client identity (raw)", draft_7_1, dc)
-    r.case("draft 7.1 UUID as client identity (imaplib)", draft_7_1_imaplib, dc)
-    r.case("draft 7.2 malformed CLIENTID", draft_7_2, dc)
-    r.case("draft 7.3 CLIENTID without TLS is an unknown command", draft_7_3, dc)
-    r.case("draft 7.4 steps up to CLIENTID OK", draft_7_4_until_clientid, dc)
-    return []
+    return run_cases(r, dc, CASES)

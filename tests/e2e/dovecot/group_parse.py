@@ -9,7 +9,7 @@ import ssl
 import time
 
 from harness.dovecot import UUID_TOKEN
-from harness.dovecot_suite import check_alive
+from harness.dovecot_suite import check_alive, run_cases
 from harness.imap import AGAIN_REPLY, OK_REPLY, UNKNOWN_REPLY, Raw, imaplib_clientid, \
     imaplib_session, rest_of, tls_client
 from harness.net import client_ssl_context
@@ -179,20 +179,24 @@ def parse_bad_counter(dc):
         eq(c.line(), "* BYE Too many invalid IMAP commands.", "3rd")
 
 
+# (case name, case): each run on the group's one server
+CASES = [
+    ("parse: valid tokens incl. atom-specials, quotes, braces", parse_token_cases),
+    ("parse: malformed commands are BAD, never truncated", parse_bad_cases),
+    ("parse: second CLIENTID is BAD", parse_second_clientid),
+    ("parse: CLIENTID after login is BAD", parse_after_login),
+    ("parse: BAD before STARTTLS, OK after", parse_before_and_after_starttls),
+    ("parse: plaintext CLIENTID identical to an unknown command", parse_plaintext_brace),
+    ("parse: CLIENTID injected behind STARTTLS is not accepted",
+     parse_starttls_injection),
+    ("parse: pipelined commands", parse_pipelined),
+    ("parse: command split over packets", parse_split_packets),
+    ("parse: overlong line", parse_long_line),
+    ("parse: line past the input buffer", parse_buffer_full),
+    ("parse: three bad commands end the session", parse_bad_counter),
+]
+
+
 def run(r, dc, a):
     """The group's cases on dc; no other server."""
-    r.case("parse: valid tokens incl. atom-specials, quotes, braces", parse_token_cases, dc)
-    r.case("parse: malformed commands are BAD, never truncated", parse_bad_cases, dc)
-    r.case("parse: second CLIENTID is BAD", parse_second_clientid, dc)
-    r.case("parse: CLIENTID after login is BAD", parse_after_login, dc)
-    r.case("parse: BAD before STARTTLS, OK after", parse_before_and_after_starttls, dc)
-    r.case("parse: plaintext CLIENTID identical to an unknown command", parse_plaintext_brace,
-           dc)
-    r.case("parse: CLIENTID injected behind STARTTLS is not accepted",
-           parse_starttls_injection, dc)
-    r.case("parse: pipelined commands", parse_pipelined, dc)
-    r.case("parse: command split over packets", parse_split_packets, dc)
-    r.case("parse: overlong line", parse_long_line, dc)
-    r.case("parse: line past the input buffer", parse_buffer_full, dc)
-    r.case("parse: three bad commands end the session", parse_bad_counter, dc)
-    return []
+    return run_cases(r, dc, CASES)
