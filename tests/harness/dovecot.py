@@ -1,7 +1,9 @@
 """One scratch Dovecot: /usr/sbin/dovecot -F on free loopback ports, with a
 scratch base_dir, state_dir, log, self-signed certificate, passwd-file
 passdbs and mail, and the clientid imap-login plugin loaded from a staged
-copy. The configuration is templates/dovecot.conf."""
+copy. The configuration is templates/dovecot.conf, with
+templates/dovecot-haproxy.conf (a PROXY-protocol listener) and
+templates/dovecot-valgrind.conf (imap-login under valgrind) when asked."""
 
 import os
 import re
@@ -29,6 +31,12 @@ SPECIAL_TOKENS = {
     "dave": ("T-1", '"abc"'),
     "erin": ("X", '(a)[b]{c}%*"\\' + RUN_ID + "]"),
 }
+
+
+def snippet(template, **values):
+    """templates/<template> filled, for a @key@ of templates/dovecot.conf
+    that stands at the end of a line: a newline first, none at the end."""
+    return "\n" + render(template, **values).rstrip("\n")
 
 
 # --------------------------------------------------------------------------
@@ -82,19 +90,9 @@ class Dovecot:
             env += " CLIENTID_IMAP_ENABLE=" + self.enable
         for k, v in sorted(self.env.items()):
             env += " %s=%s" % (k, v)
-        login_exec = ""
-        if self.valgrind:
-            login_exec = """
-  executable = /usr/bin/valgrind -q --vgdb=no --error-exitcode=99 --log-file=%s/log/valgrind.%%p.log /usr/lib/dovecot/imap-login
-  vsz_limit = 0""" % self.scratch
-        haproxy = ""
-        if self.haproxy:
-            haproxy = """
-  inet_listener imap_haproxy {
-    address = 127.0.0.1
-    port = %d
-    haproxy = yes
-  }""" % self.haproxy_port
+        login_exec = snippet("dovecot-valgrind.conf", s=self.scratch) if self.valgrind else ""
+        haproxy = snippet("dovecot-haproxy.conf", haproxy_port=self.haproxy_port) \
+            if self.haproxy else ""
         plugins = "login_plugins = $login_plugins clientid" if self.load_plugin else ""
         return render("dovecot.conf", name=self.name, pid=os.getpid(), s=self.scratch,
                       plugin_dir=self.plugin_dir, env=env, port=self.port,

@@ -1,7 +1,12 @@
 """IMAP clients for the tests: Raw (exact bytes out, exact lines in), and
-Python's imaplib taught the CLIENTID command. A server fixture passed as dc
-has .port (plaintext) and .ssl_port (implicit TLS)."""
+Python's imaplib taught the CLIENTID command, and the login mechanisms
+spoken over Raw. A server fixture passed as dc has .port (plaintext) and
+.ssl_port (implicit TLS)."""
 
+import base64
+import contextlib
+import hashlib
+import hmac
 import imaplib
 import re
 import socket
@@ -23,6 +28,9 @@ TEMPFAIL_REPLY = "NO [UNAVAILABLE] Temporary authentication failure."
 
 
 class Raw:
+    """One IMAP connection, line by line. A context manager: the block's end
+    closes it."""
+
     def __init__(self, dc, tls, timeout=10, port=None, preamble=None):
         if port is None:
             port = dc.ssl_port if tls else dc.port
@@ -35,6 +43,13 @@ class Raw:
         self.greeting = self.line()
         if not self.greeting.startswith("* OK"):
             raise OSError("no greeting: %r" % self.greeting)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
     def send(self, data):
         if isinstance(data, str):
@@ -116,6 +131,20 @@ def imaplib_client(dc, how):
     return m
 
 
+@contextlib.contextmanager
+def imaplib_session(dc, how):
+    """imaplib_client(dc, how) for a with block, shut down at its end
+    (an OSError on the way out is ignored)."""
+    m = imaplib_client(dc, how)
+    try:
+        yield m
+    finally:
+        try:
+            m.shutdown()
+        except OSError:
+            pass
+
+
 def imaplib_clientid(m, typ, token):
     """('OK', text) or ('BAD'/'NO', text); imaplib raises on BAD."""
     try:
@@ -125,13 +154,44 @@ def imaplib_clientid(m, typ, token):
         return "BAD", str(e)
 
 
-
 def tag_of(reply):
     return reply.split(" ", 1)[0]
 
 
 def rest_of(reply):
     return reply.split(" ", 1)[1] if " " in reply else ""
+
+
+# --------------------------------------------------------------------------
+# Login mechanisms over Raw: each sends one login as tag and returns the
+# tagged reply line. The names appear in the forward group's case names.
+
+def login_raw(c, tag, user, password):
+    return c.cmd(tag, "LOGIN %s %s" % (user, password))[-1]
+
+
+def authenticate_plain(c, tag, user, password):
+    ir = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+    return c.cmd(tag, "AUTHENTICATE PLAIN " + ir)[-1]
+
+
+def authenticate_login(c, tag, user, password):
+    c.send("%s AUTHENTICATE LOGIN\r\n" % tag)
+    for answer in (user, password):
+        ln = c.line()
+        check(ln.startswith("+"), "expected a challenge, got %r" % ln)
+        c.send(base64.b64encode(answer.encode()).decode() + "\r\n")
+    return c.until_tagged(tag)[-1]
+
+
+def authenticate_cram_md5(c, tag, user, password):
+    c.send("%s AUTHENTICATE CRAM-MD5\r\n" % tag)
+    ln = c.line()
+    check(ln.startswith("+ "), "expected a challenge, got %r" % ln)
+    challenge = base64.b64decode(ln[2:])
+    digest = hmac.new(password.encode(), challenge, hashlib.md5).hexdigest()
+    c.send(base64.b64encode(("%s %s" % (user, digest)).encode()).decode() + "\r\n")
+    return c.until_tagged(tag)[-1]
 
 
 def run_etpan(client, *args):

@@ -88,27 +88,29 @@ class PolicyServer:
             f.write("".join("%s:{PLAIN}%s\n" % (u, pw(u)) for u in USERS))
         self.write_conf()
         extra = "\n" + render(
-            "dovecot-policy.conf", port=self.port, service=self.service, conf=self.conf,
-            api_key=self.api_key, key=self.key, users=os.path.join(self.dir, "users"),
-            reject_on_fail=reject_on_fail, failure_delay=failure_delay)
-        if getattr(args, "valgrind", False):
-            # the service under valgrind: any error is a test failure
-            extra = extra.replace(
-                "executable = %s" % self.service,
-                "executable = /usr/bin/valgrind -q --error-exitcode=99 --leak-check=full "
-                "--errors-for-leak-kinds=definite --show-leak-kinds=definite --log-file=%s/valgrind.%%p.log %s"
-                % (self.dir, self.service))
-            extra = extra.replace("  process_limit = 1\n", "  process_limit = 1\n  vsz_limit = 0\n")
-        if not before_auth:
-            # Dovecot asks only after auth, the service is told so with -a,
-            # and no phase attribute is needed
-            extra = extra.replace("auth_policy_check_before_auth = yes",
-                                  "auth_policy_check_before_auth = no")
-            extra = extra.replace(" clientid/phase=%{passdb:clientid_phase}", "")
-            extra = extra.replace("  override_fields = clientid_phase=verified\n", "")
-            extra = extra.replace("%s -C" % self.service, "%s -a -C" % self.service)
+            "dovecot-policy.conf", port=self.port, conf=self.conf, api_key=self.api_key,
+            key=self.key, users=os.path.join(self.dir, "users"),
+            reject_on_fail=reject_on_fail, failure_delay=failure_delay,
+            executable=self._executable(getattr(args, "valgrind", False)),
+            vsz_limit="\n  vsz_limit = 0" if getattr(args, "valgrind", False) else "",
+            # after auth only: Dovecot asks only after auth, the service is
+            # told so with -a, and no phase attribute is needed
+            before_auth="yes" if before_auth else "no",
+            after_auth_flag="" if before_auth else " -a",
+            phase_attribute=" clientid/phase=%{passdb:clientid_phase}" if before_auth else "",
+            phase_override="\n  override_fields = clientid_phase=verified" if before_auth
+            else "")
         self.dc = PolicyDovecot(args.plugin_dir, "policy-" + name, enable="yes", keep=args.keep,
                              extra_conf=extra)
+
+    def _executable(self, valgrind):
+        """The service's command, under valgrind when asked: then any error
+        (and a definite leak) is a test failure."""
+        if not valgrind:
+            return self.service
+        return ("/usr/bin/valgrind -q --error-exitcode=99 --leak-check=full "
+                "--errors-for-leak-kinds=definite --show-leak-kinds=definite "
+                "--log-file=%s/valgrind.%%p.log %s" % (self.dir, self.service))
 
     def write_conf(self, broken=False):
         limits = {"device_fail_limit": "3", "device_fail_window": "15m",
@@ -160,7 +162,9 @@ class PolicyServer:
             return False
         return False
 
-    def wait_service(self, timeout=20, exclude=()):
+    def _answering(self, timeout, exclude, step):
+        """Waits until a service process not in exclude runs and the service
+        answers HTTP: those pids, or [] when timeout passes first."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             # the probe also makes the master start the service on demand
@@ -168,8 +172,15 @@ class PolicyServer:
             pids = [p for p in self.service_pids() if p not in exclude]
             if answered and pids:
                 return pids
-            time.sleep(0.2)
-        raise Failure("the policy service did not start:\n" + self.log()[-3000:])
+            time.sleep(step)
+        return []
+
+    def wait_service(self, timeout=20, exclude=()):
+        """The pids of the running service (none of exclude); Failure when it
+        does not answer within timeout."""
+        pids = self._answering(timeout, exclude, 0.2)
+        check(pids, "the policy service did not start:\n" + self.log()[-3000:])
+        return pids
 
     def restart_service(self, sig=signal.SIGTERM):
         """Kill the service processes we started (by pid); the master starts
@@ -177,15 +188,9 @@ class PolicyServer:
         old = self.service_pids()
         for p in old:
             os.kill(p, sig)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            answered = self.probe()
-            new = [p for p in self.service_pids() if p not in old]
-            if answered and new:
-                return new
-            time.sleep(0.1)
-        raise Failure("the master did not restart the policy service:\n" +
-                         self.log()[-3000:])
+        new = self._answering(20, old, 0.1)
+        check(new, "the master did not restart the policy service:\n" + self.log()[-3000:])
+        return new
 
     def set_mode(self, mode):
         self.mode = mode
@@ -283,7 +288,3 @@ def fp_of(ps, account, reason):
     m = re.search(r" fp=([0-9a-f]{12}) ", lines[-1])
     check(m is not None, "no short fingerprint in the decision line")
     return m.group(1)
-
-
-# --------------------------------------------------------------------------
-# Scenarios
