@@ -158,8 +158,16 @@ class Stack:
         exim_policy.USERS.clear()
         for u in accounts:
             exim_policy.USERS[u] = pw(u)
-        self.ex = PolicyExim(bins, mode=mode, fail_delay=fail_delay, **(exim_kw or {}))
-        share_policy(self.ex, self.conf)
+        self.ex = None
+        try:
+            self.ex = PolicyExim(bins, mode=mode, fail_delay=fail_delay, **(exim_kw or {}))
+            share_policy(self.ex, self.conf)
+        except BaseException:
+            # a set-up that failed half-way leaves no folder behind
+            if self.ex is not None:
+                self.ex.cleanup(False)
+            self.ps.cleanup()
+            raise
 
     def start(self):
         self.ps.start()
