@@ -32,6 +32,7 @@ import uuid
 
 from harness import stack
 from harness.exim import REPO
+from harness.exim_policy import quit_quietly
 from harness.imap import FAIL_REPLY, OK_REPLY, Raw, rest_of
 from harness.policy_service import pw
 from harness.stack import Stack, device_rows
@@ -160,10 +161,7 @@ def smtp_submit(ex, device, token, subject):
             accepted = r[0] == 250
         return 235, "", accepted
     finally:
-        try:
-            s.quit()
-        except (smtplib.SMTPException, OSError):
-            pass
+        quit_quietly(s)
 
 
 # --------------------------------------------------------------------------
