@@ -5,8 +5,9 @@ usage: private_checkout.py --build-dir DIR [--exim PATH] [--skip REASON]
 
 An administrator who clones as root has the checkout in root's 0700 home,
 where dovecot, dovenull and Debian-exim cannot read. This test copies the
-harnesses (tests/, exim-module/), the demo (demo/) and the build's plugin, policy service,
-clientidctl and clientid.so into a fresh 0700 folder, and from there runs
+harnesses (tests/, exim-module/), the demo (demo/) and the build's plugin,
+policy service, clientidctl and clientid.so into a fresh 0700 folder, and
+from there runs
 the demo (Dovecot and Exim on one store) and the Exim policy group "known"
 (clientidctl run as Debian-exim). Both pass only when every harness stages
 what the servers' unprivileged processes load or read into its scratch

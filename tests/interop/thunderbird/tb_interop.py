@@ -150,7 +150,7 @@ class Run:
         # ours are signed by the CA the profiles trust, with a subjectAltName
         net.use_cert_maker(self.ca.make_cert)
         self.catcher = tb_profile.Catcher()
-        self.st = stack.Stack(self.bins, "demo", os.path.join(scratch, "store"), [ACCOUNT],
+        self.st = stack.Stack(self.bins, "tb", os.path.join(scratch, "store"), [ACCOUNT],
                               mode="enforce")
         self.ps, self.ex = self.st.ps, self.st.ex
         self.st.start()
