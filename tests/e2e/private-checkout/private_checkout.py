@@ -7,12 +7,11 @@ An administrator who clones as root has the checkout in root's 0700 home,
 where dovecot, dovenull and Debian-exim cannot read. This test copies the
 harnesses (tests/, exim-module/), the demo (demo/) and the build's plugin,
 policy service, clientidctl and clientid.so into a fresh 0700 folder, and
-from there runs
-the demo (Dovecot and Exim on one store) and the Exim policy group "known"
-(clientidctl run as Debian-exim). Both pass only when every harness stages
-what the servers' unprivileged processes load or read into its scratch
-folder; before that, Exim's connection processes failed to dlopen
-clientid.so and every SMTP AUTH got 451.
+from there runs the demo (Dovecot and Exim on one store) and the Exim
+policy group "known" (clientidctl run as Debian-exim). Both pass only when
+every harness stages what the servers' unprivileged processes load or read
+into its scratch folder; before that, Exim's connection processes failed
+to dlopen clientid.so and every SMTP AUTH got 451.
 
 Exit status: 0 pass, 1 fail, 77 skipped (with the reason printed).
 """
