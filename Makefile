@@ -59,7 +59,7 @@ test: deps format-check exim build
 # loopback; KEEP=1 leaves them running and says how to connect and stop.
 demo: deps exim build
 	CLIENTID_EXIM="$$(exim-module/build-exim path 2>/dev/null)" \
-		python3 tests/demo/demo.py --build-dir $(BUILD) $(if $(filter-out 0,$(KEEP)),--keep)
+		python3 demo/demo.py --build-dir $(BUILD) $(if $(filter-out 0,$(KEEP)),--keep)
 
 # The reliability suite's long run (make test runs it with a 60 s soak):
 # SOAK_SECONDS of mixed traffic on both servers, then the fault cases.

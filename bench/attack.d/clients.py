@@ -13,12 +13,14 @@ import os
 import re
 import signal
 import smtplib
-import socket
 import ssl
 import subprocess
 import threading
 import time
 import uuid
+
+from harness.exim_policy import quit_quietly
+from harness.net import client_ssl_context
 
 imaplib.Commands.setdefault("CLIENTID", ("NONAUTH",))
 
@@ -44,14 +46,7 @@ class Recorder:
             self.events.append(Event(self.rel(t_start), who, proto, outcome, latency, account))
 
 
-def tls_context():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-CTX = tls_context()
+CTX = client_ssl_context()
 
 
 def imap_attempt(port, user, password, token, always_send=False):
@@ -121,10 +116,7 @@ def smtp_attempt(port, user, password, token, always_send=False, send=False):
         return "error", time.monotonic() - t0
     finally:
         if s is not None:
-            try:
-                s.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
+            quit_quietly(s)
             try:
                 s.close()
             except OSError:
@@ -257,11 +249,3 @@ class Hydra:
                 self.proc.wait(5)
         self.reader.join(5)
         self.reader = None
-
-
-def free_port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        return True
-    except OSError:
-        return False

@@ -7,8 +7,8 @@ baseline  Dovecot without the clientid plugin, with Dovecot's own per-IP auth
           administrator writes it (see EXIM_IP_RATELIMIT).
 clientid  the same Dovecot with the imap-login plugin and the clientid-policy
           service, the same Exim with clientid.so and the shipped snippets,
-          both on ONE clientid.conf, secret and store (as tests/demo/demo.py
-          does), mode = enforce.
+          both on ONE clientid.conf, secret and store (harness.stack, as the
+          demo and the reliability suite run them), mode = enforce.
 
 Every account has a SHA512-CRYPT password on both servers, so a refused
 attempt that never reaches the password check saves a real hash.
@@ -18,50 +18,28 @@ import warnings
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 import crypt  # noqa: E402  (deprecated in 3.11, present in Debian 12)
-import grp  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import types  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tests"))
-from harness.dovecot import Dovecot
-from harness.exim import EXIM_USER
-from harness.exim_policy import SNIPPETS, PolicyExim
-from harness.policy_service import PolicyServer
+from harness.dovecot import Dovecot  # noqa: E402
+from harness.exim_policy import SNIPPETS, PolicyExim  # noqa: E402
+from harness.stack import Stack  # noqa: E402
 
 # Dovecot 2.3.19's default; the e2e harness sets 0 for speed.
 DOVECOT_FAIL_DELAY = "2s"
 # The shipped Exim snippet's default CLIENTID_FAIL_DELAY.
 EXIM_FAIL_DELAY = "1s"
 
-# The clientid policy of the clientid run: clientid.conf(5)'s defaults for
-# every limit, mode enforce. require_clientid is set by the caller.
-POLICY_CONF = """\
-[general]
-secret_file = {secret}
-
-[store]
-path = {store}
-on_error = tempfail
-
-[policy]
-mode = enforce
-require_clientid = {require}
-
-[limits]
-device_fail_limit = 10
-device_fail_window = 15m
-ip_fail_limit = 50
-ip_fail_window = 15m
-device_max_accounts = 5
-device_accounts_window = 1d
-"""
+# The clientid policy of the clientid run (harness.stack's clientid.conf,
+# on_error = tempfail): clientid.conf(5)'s defaults for every limit, mode
+# enforce. require_clientid is set by the caller.
+POLICY_LIMITS = {"device_fail_limit": 10, "device_fail_window": "15m", "ip_fail_limit": 50,
+                 "ip_fail_window": "15m", "device_max_accounts": 5,
+                 "device_accounts_window": "1d"}
 
 # The password check of both Exim set-ups: crypteq against "user: $6$..."
 # lines, as Debian's CONFDIR/passwd does (without its extra fields).
@@ -148,8 +126,9 @@ def write_users(path, hashes, dovecot):
 
 
 class Setup:
-    """One run's servers: .dovecot (a dovecot_e2e.Dovecot), .exim (an
-    exim_policy_e2e.PolicyExim), .policy_conf (clientid run only)."""
+    """One run's servers: .dovecot (a harness Dovecot), .exim (a harness
+    PolicyExim), .st (the harness.stack.Stack) and .policy_conf (clientid
+    run only)."""
 
     def __init__(self, bins, kind, hashes, scratch, require_clientid=True,
                  ip_defences=None, keep=False):
@@ -159,7 +138,7 @@ class Setup:
         self.keep = keep
         self.dir = tempfile.mkdtemp(prefix="%s-" % kind[:4], dir=scratch)
         os.chmod(self.dir, 0o755)
-        self.ps = None
+        self.st = self.ps = None
         self.policy_conf = None
         # The IP-based defences: always in the baseline; in the clientid
         # run only when asked (an administrator replaces them, see results).
@@ -178,12 +157,13 @@ class Setup:
 
     def _remove_partial(self):
         """A set-up that failed half-way leaves no folder behind."""
-        if self.exim is not None:
-            self.exim.cleanup(self.keep)
-        if self.ps is not None:
-            self.ps.cleanup()
-        elif self.dovecot is not None:
-            self.dovecot.cleanup()
+        if self.st is not None:
+            self.st.cleanup(self.keep)
+        else:
+            if self.exim is not None:
+                self.exim.cleanup(self.keep)
+            if self.dovecot is not None:
+                self.dovecot.cleanup()
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -198,43 +178,40 @@ class Setup:
         extra = DOVECOT_PASSDB.format(delay=DOVECOT_FAIL_DELAY, users=self._dovecot_users())
         self.dovecot = Dovecot(self.bins.plugin_dir, "attack-base", load_plugin=False,
                                   keep=self.keep, extra_conf=extra)
-        self.exim = self._exim(clientid=False)
+        opts = types.SimpleNamespace(exim=self.bins.exim, module=self.bins.module,
+                                     clientidctl=self.bins.clientidctl, keep=self.keep)
+        # (the harness fills in the authenticators: put ours in afterwards)
+        self.exim = PolicyExim(opts, mode="enforce", fail_delay=EXIM_FAIL_DELAY,
+                               device_fail_limit=10, ip_fail_limit=50,
+                               authenticators="# bench/attack: authenticators\n")
+        self._exim(clientid=False)
 
     def _clientid(self, require_clientid):
-        exim_gid = grp.getgrnam(EXIM_USER).gr_gid
-        store = os.path.join(self.dir, "store")
-        os.mkdir(store)
-        os.chown(store, 0, exim_gid)  # as a package would: both servers write it
-        os.chmod(store, 0o2770)
-        ps = PolicyServer(self.bins, "attack", mode="enforce", failure_delay="2s",
-                             store_path=store)
-        os.chown(ps.secret, 0, exim_gid)
-        os.chmod(ps.secret, 0o640)
-        with open(ps.conf, "w") as f:
-            f.write(POLICY_CONF.format(secret=ps.secret, store=store,
-                                       require="yes" if require_clientid else "no"))
-        os.chmod(ps.conf, 0o644)
-        # The accounts go into the service's own passdb (it has the marker).
-        users = os.path.join(ps.dir, "users")
-        write_users(users, self.hashes, dovecot=True)
+        # the accounts go into the service's own passdb (it has the marker)
+        # and Exim's passwd file below, with their hashes
+        self.st = Stack(self.bins, "attack", os.path.join(self.dir, "store"), [],
+                        mode="enforce", failure_delay="2s", fail_delay=EXIM_FAIL_DELAY,
+                        settings={"policy": {"require_clientid":
+                                             "yes" if require_clientid else "no"},
+                                  "limits": POLICY_LIMITS},
+                        exim_kw={"device_fail_limit": 10, "ip_fail_limit": 50})
+        ps = self.ps = self.st.ps
+        self.policy_conf = self.st.conf
+        self.dovecot = ps.dc
+        self.exim = self.st.ex
+        write_users(os.path.join(ps.dir, "users"), self.hashes, dovecot=True)
         if self.ip_defences:
             ps.dc.extra_conf = PENALTY_OFF_RE.sub("", ps.dc.extra_conf)
             if "anvil-auth-penalty" in ps.dc.extra_conf:
                 raise RuntimeError("could not turn the auth penalty back on")
-        self.ps = ps
-        self.policy_conf = ps.conf
-        self.dovecot = ps.dc
-        self.exim = self._exim(clientid=True)
+        self._exim(clientid=True)
 
     # --- Exim -------------------------------------------------------------
 
     def _exim(self, clientid):
-        opts = types.SimpleNamespace(exim=self.bins.exim, module=self.bins.module,
-                                     clientidctl=self.bins.clientidctl, keep=self.keep)
-        # (the harness .format()s the authenticators: put ours in afterwards)
-        auth = None if clientid else "# bench/attack: authenticators\n"
-        ex = PolicyExim(opts, mode="enforce", fail_delay=EXIM_FAIL_DELAY,
-                           device_fail_limit=10, ip_fail_limit=50, authenticators=auth)
+        """Makes self.exim's configuration this run's: crypteq passwords,
+        and the IP defences or clientid's snippets; Exim must accept it."""
+        ex = self.exim
         with open(ex.conf) as f:
             conf = f.read()
         conf = re.sub(r"^CLIENTID_PASSWORD_OK_(PLAIN|LOGIN) = .*\n", "", conf, flags=re.M)
@@ -248,10 +225,6 @@ class Setup:
             if part not in conf:
                 raise RuntimeError("unexpected Exim configuration from the harness")
         if clientid:
-            own = "CLIENTID_CONF = %s/clientid/clientid.conf" % ex.dir
-            if own not in conf:
-                raise RuntimeError("unexpected Exim configuration from the harness")
-            conf = conf.replace(own, "CLIENTID_CONF = %s" % self.policy_conf)
             if self.ip_defences:
                 # the snippet sets acl_smtp_auth, which Exim takes once:
                 # inline it with the AUTH ACL renamed to one running both
@@ -273,17 +246,12 @@ class Setup:
             conf = conf.replace(acl_inc, EXIM_IP_RATELIMIT_ACL)
         with open(ex.conf, "w") as f:
             f.write(conf)
-        if clientid:
-            shutil.rmtree(os.path.join(ex.dir, "clientid"))
-            ex.policy = self.policy_conf
         write_users(os.path.join(ex.dir, "passwd"), self.hashes, dovecot=False)
         r = subprocess.run([self.bins.exim, "-C", ex.conf, "-bV"], capture_output=True,
                            text=True)
         if r.returncode != 0:
-            ex.cleanup(self.keep)
             raise RuntimeError("exim -bV refuses the %s configuration: %s"
                                % (self.kind, (r.stdout + r.stderr)[-800:]))
-        return ex
 
     # --- life cycle -------------------------------------------------------
 
@@ -295,11 +263,11 @@ class Setup:
             self.exim.register(d.account, d.token)
 
     def start(self):
-        if self.ps is not None:
-            self.ps.start()
+        if self.st is not None:
+            self.st.start()
         else:
             self.dovecot.start()
-        self.exim.start()
+            self.exim.start()
 
     def stop(self):
         try:
@@ -309,13 +277,7 @@ class Setup:
 
     def cleanup(self):
         self.stop()
-        self.exim.cleanup(self.keep)
-        if self.ps is not None:
-            self.ps.cleanup()
-        else:
-            self.dovecot.cleanup()
-        if not self.keep:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        self._remove_partial()
 
     # --- what the servers logged --------------------------------------------
 

@@ -5,13 +5,13 @@ usage: private_checkout.py --build-dir DIR [--exim PATH] [--skip REASON]
 
 An administrator who clones as root has the checkout in root's 0700 home,
 where dovecot, dovenull and Debian-exim cannot read. This test copies the
-harnesses (tests/, exim-module/) and the build's plugin, policy service,
-clientidctl and clientid.so into a fresh 0700 folder, and from there runs
-the demo (Dovecot and Exim on one store) and the Exim policy group "known"
-(clientidctl run as Debian-exim). Both pass only when every harness stages
-what the servers' unprivileged processes load or read into its scratch
-folder; before that, Exim's connection processes failed to dlopen
-clientid.so and every SMTP AUTH got 451.
+harnesses (tests/, exim-module/), the demo (demo/) and the build's plugin,
+policy service, clientidctl and clientid.so into a fresh 0700 folder, and
+from there runs the demo (Dovecot and Exim on one store) and the Exim
+policy group "known" (clientidctl run as Debian-exim). Both pass only when
+every harness stages what the servers' unprivileged processes load or read
+into its scratch folder; before that, Exim's connection processes failed
+to dlopen clientid.so and every SMTP AUTH got 451.
 
 Exit status: 0 pass, 1 fail, 77 skipped (with the reason printed).
 """
@@ -23,11 +23,10 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+from harness.exim import REPO
 from harness.results import record
+from harness.runner import first_missing, skip_exit
 
-SKIP = 77
 # what the harnesses take from the build folder, by path inside it
 BUILT = ["dovecot-plugin/lib95_clientid_plugin.so",
          "dovecot-plugin/policy-service/clientid-policy",
@@ -37,7 +36,7 @@ BUILT = ["dovecot-plugin/lib95_clientid_plugin.so",
 
 def copy_checkout(build, private):
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for sub in ("tests", "exim-module"):
+    for sub in ("tests", "exim-module", "demo"):
         shutil.copytree(os.path.join(REPO, sub), os.path.join(private, sub), ignore=ignore)
     for rel in BUILT:
         dst = os.path.join(private, "build", rel)
@@ -64,26 +63,22 @@ def main():
     ap.add_argument("--exim", default=os.environ.get("CLIENTID_EXIM", ""))
     ap.add_argument("--skip", default="")
     a = ap.parse_args()
-    if a.skip:
-        print("SKIP: " + a.skip)
-        return SKIP
-    if os.geteuid() != 0:
-        print("SKIP: starts Dovecot and Exim: needs root")
-        return SKIP
     missing = [r for r in BUILT if not os.path.exists(os.path.join(a.build_dir, r))]
-    if missing:
-        print("SKIP: not built: " + ", ".join(missing))
-        return SKIP
-    if not a.exim or not os.access(a.exim, os.X_OK):
-        print("SKIP: the patched Exim is not built (exim-module/build-exim fast)")
-        return SKIP
+    why = first_missing([
+        (not a.skip, a.skip),
+        (os.geteuid() == 0, "starts Dovecot and Exim: needs root"),
+        (not missing, "not built: " + ", ".join(missing)),
+        (a.exim and os.access(a.exim, os.X_OK),
+         "the patched Exim is not built (exim-module/build-exim fast)")])
+    if why:
+        return skip_exit(why)
     private = tempfile.mkdtemp(prefix="clientid-private-checkout-")
     try:
         os.chmod(private, 0o700)
         copy_checkout(os.path.abspath(a.build_dir), private)
         b = os.path.join(private, "build")
         ok = run("the demo from a 0700 checkout",
-                 [sys.executable, os.path.join(private, "tests/demo/demo.py"),
+                 [sys.executable, os.path.join(private, "demo", "demo.py"),
                   "--build-dir", b, "--exim", a.exim], private)
         ok &= run("exim-policy known from a 0700 checkout",
                   [sys.executable,

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Debian's own Thunderbird against our Dovecot and Exim (issue 17).
 
-Starts, in one scratch folder, the demo's servers (tests/demo/demo.py: a real
-Dovecot with the imap-login plugin and the policy service, the patched Exim
-with clientid.so and the shipped snippets, ONE store) in mode enforce, with
+Starts, in one scratch folder, both servers on one store (harness.stack: a
+real Dovecot with the imap-login plugin and the policy service, the patched
+Exim with clientid.so and the shipped snippets, ONE store) in mode enforce, with
 certificates from a throwaway CA; an Xvfb; and for each case a Thunderbird
 (unmodified, /usr/bin/thunderbird) on a profile made without UI
 (tb_profile.py), driven over Marionette (tb_run.py). For STARTTLS (143/587
@@ -31,33 +31,26 @@ import argparse
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
 import uuid
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "demo"))
-import demo  # noqa: E402
-import tb_profile  # noqa: E402
-import tb_run  # noqa: E402
-from harness import net  # noqa: E402
-from harness.imap import FAIL_REPLY  # noqa: E402
-from harness.results import record  # noqa: E402
+import tb_profile
+import tb_run
+from harness import net, stack
+from harness.exim import REPO
+from harness.imap import FAIL_REPLY
+from harness.policy_service import pw
+from harness.results import record
+from harness.runner import Failure as Failed, first_missing, skip_exit
 
-SKIP = 77
-ACCOUNT = demo.ACCOUNT
+ACCOUNT = "anna"
+PASSWORD = pw(ACCOUNT)
 EMAIL = ACCOUNT + "@example.com"
 IMAP_WRONG_PASSWORD = FAIL_REPLY  # NO [AUTHENTICATIONFAILED] Authentication failed.
 SMTP_WRONG_PASSWORD = "535 Incorrect authentication data"
-
-
-class Failed(Exception):
-    pass
 
 
 class Timeout(Exception):
@@ -147,7 +140,7 @@ class Run:
     def __init__(self, opts, bins, scratch, res):
         self.opts, self.bins, self.scratch, self.res = opts, bins, scratch, res
         self.tokens = []
-        self.ps = self.ex = self.xvfb = self.tb = self.catcher = None
+        self.st = self.ps = self.ex = self.xvfb = self.tb = self.catcher = None
         self.n = 0
 
     def setup(self):
@@ -157,11 +150,10 @@ class Run:
         # ours are signed by the CA the profiles trust, with a subjectAltName
         net.use_cert_maker(self.ca.make_cert)
         self.catcher = tb_profile.Catcher()
-        self.ps, self.ex = demo.start_servers(self.bins, scratch)
-        self.ps.mode = "enforce"
-        self.ps.write_conf()
-        self.ps.start()
-        self.ex.start()
+        self.st = stack.Stack(self.bins, "tb", os.path.join(scratch, "store"), [ACCOUNT],
+                              mode="enforce")
+        self.ps, self.ex = self.st.ps, self.st.ex
+        self.st.start()
         self.seed_inbox()
         self.xvfb = tb_run.Xvfb(scratch)
 
@@ -192,11 +184,7 @@ class Run:
     # --- helpers -----------------------------------------------------------
 
     def ctl(self, *args, stdin=None):
-        p = subprocess.run([self.bins.clientidctl, "-c", self.ps.conf] + list(args),
-                           input=stdin, capture_output=True, text=True, timeout=30)
-        if p.returncode != 0:
-            raise Failed("clientidctl %s: %s" % (args[0], p.stderr.strip()))
-        return p.stdout
+        return self.st.ctl(*args, stdin=stdin, timeout=30).stdout
 
     def new_token(self):
         tok = str(uuid.uuid4())
@@ -210,7 +198,7 @@ class Run:
                  (self.ps.dc.ssl_port, self.ex.port_tls))
         acct = {"user": ACCOUNT, "email": EMAIL, "tls": tls, "token": token,
                 "imap_port": ports[0], "smtp_port": ports[1]}
-        return tb_profile.make_profile(path, [(self.ca.pem, "C,,")], acct, demo.PASSWORD,
+        return tb_profile.make_profile(path, [(self.ca.pem, "C,,")], acct, PASSWORD,
                                        self.catcher.port, net.free_port())
 
     def start_tb(self, profile, name):
@@ -284,7 +272,7 @@ class Run:
         tag = "%s case 1 (trusted)" % tls
         tok = self.new_token()
         self.ctl("register", ACCOUNT, "UUID", "--label", "tb-" + tls, stdin=tok + "\n")
-        fp = demo.fingerprint(self.bins, self.ps, tok)
+        fp = self.st.fingerprint(tok)
         mark = self.marks()
         tb = self.start_tb(self.profile(tls, tok), "trusted-" + tls)
         self.login_and_list(tb, tag)
@@ -302,7 +290,7 @@ class Run:
     def refused(self, tb, mark, reason, tag, fp):
         """SMTP first (its dialog does not block Marionette), then IMAP."""
         tb.m.js(JS_SEND, "refused " + tag)
-        s = wait_for(lambda: self.smtp_lines(mark, reason), "Exim's %s line" % reason, 20)
+        wait_for(lambda: self.smtp_lines(mark, reason), "Exim's %s line" % reason, 20)
         reply = wait_for(lambda: [ln for ln in self.ex.mainlog()[mark[1]:].splitlines()
                                   if SMTP_WRONG_PASSWORD in ln], "Exim's 535", 10)
         self.res.check(True, "%s: SMTP refused: %s" % (tag, reply[-1].split("]: ", 1)[-1]))
@@ -319,13 +307,13 @@ class Run:
     def case_unknown_then_approved(self, tls):
         tag = "%s case 2 (unknown)" % tls
         tok = self.new_token()
-        fp = demo.fingerprint(self.bins, self.ps, tok)
+        fp = self.st.fingerprint(tok)
         profile = self.profile(tls, tok)
         mark = self.marks()
         tb = self.start_tb(profile, "unknown-" + tls)
         # the first server to see it records it pending, the other then says so
         self.refused(tb, mark, "device_unknown|device_pending", tag, fp)
-        rows = demo.device_rows(self.ctl("list", ACCOUNT))
+        rows = stack.device_rows(self.ctl("list", ACCOUNT))
         self.res.check(rows.get(fp) == "pending", "%s: device %s pending in clientidctl list"
                        % (tag, fp), "list says %r" % rows.get(fp))
         time.sleep(1.5)  # let the dialog draw
@@ -390,20 +378,14 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
     ap.add_argument("--timeout", type=int, default=420, help="the whole run, seconds")
     opts = ap.parse_args()
-    if opts.skip:
-        print("SKIP: " + opts.skip)
-        return SKIP
-    if os.geteuid() != 0:
-        print("SKIP: starts Dovecot and Exim: needs root")
-        return SKIP
-    why = tb_run.available()
+    why = first_missing([(not opts.skip, opts.skip),
+                         (os.geteuid() == 0, "starts Dovecot and Exim: needs root")])
+    why = why or tb_run.available()
     if why:
-        print("SKIP: " + why)
-        return SKIP
-    bins, missing = demo.built_binaries(opts, os.path.join(REPO, "exim-module", "build-exim"))
+        return skip_exit(why)
+    bins, missing = stack.built_binaries(opts)
     if missing:
-        print("SKIP: not built: " + ", ".join(missing))
-        return SKIP
+        return skip_exit("not built: " + ", ".join(missing))
 
     def on_signal(signum, _frame):
         raise Timeout("signal %d (the run's %d s bound is SIGALRM)" % (signum, opts.timeout))

@@ -55,15 +55,7 @@ def _loopback_name(pem):
 
 def _restart_exim():
     subprocess.run(["service", "exim4", "restart"], capture_output=True, timeout=120)
-    ti.wait_for(lambda: _port_open(587), "Exim on 587", 30)
-
-
-def _port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
+    ti.wait_for(lambda: ti.net.listening((587,)), "Exim on 587", 30)
 
 
 def package_case(check, user, password, dovecot_log, exim_log=EXIM_LOG):

@@ -6,9 +6,8 @@ imap-login plugin and the clientid-policy service, and the patched Exim with
 clientid.so and the shipped snippets, both on ONE policy store, site secret
 and clientid.conf; then plays the learn -> enforce -> approve scenario on
 IMAP and SMTP and prints each step, the servers' replies and the device
-table. The servers come from the end-to-end harnesses, reused as they are:
-tests/e2e/dovecot-policy/policy_e2e.py (on tests/e2e/dovecot/dovecot_e2e.py)
-and tests/e2e/exim-policy/exim_policy_e2e.py (on tests/e2e/exim/exim_e2e.py).
+table. The servers come from the test-harness library (tests/harness/stack.py,
+run with tests/ on PYTHONPATH, as `make demo` does).
 
 usage: demo.py [--build-dir DIR] [--exim PATH] [--keep]
 
@@ -20,28 +19,23 @@ connect and how to stop them.
 
 import argparse
 import base64
-import grp
 import os
 import re
 import shutil
 import signal
 import smtplib
-import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-import types
 import uuid
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-from harness import exim_policy, policy_service
-from harness.dovecot import PLUGIN_FILE
-from harness.exim import EXIM_USER, find_exim
-from harness.exim_policy import PolicyExim
+from harness import stack
+from harness.exim import REPO
+from harness.exim_policy import quit_quietly
 from harness.imap import FAIL_REPLY, OK_REPLY, Raw, rest_of
-from harness.policy_service import PolicyServer, pw
+from harness.policy_service import pw
+from harness.stack import Stack, device_rows
 
 ACCOUNT = "anna"
 PASSWORD = pw(ACCOUNT)  # the Dovecot harness's rule: "<user>-pw"
@@ -167,41 +161,15 @@ def smtp_submit(ex, device, token, subject):
             accepted = r[0] == 250
         return 235, "", accepted
     finally:
-        try:
-            s.quit()
-        except (smtplib.SMTPException, OSError):
-            pass
+        quit_quietly(s)
 
 
 # --------------------------------------------------------------------------
 # Set-up
 
 
-def built_binaries(opts, build_exim=None):
-    """The plugin, policy service, clientidctl and clientid.so of the build
-    folder opts.build_dir, and the patched Exim (opts.exim, else $CLIENTID_EXIM,
-    else build_exim path): (namespace for the harnesses, list of what is
-    missing). Also used by tests/reliability."""
-    b = os.path.abspath(opts.build_dir)
-    paths = {
-        "plugin_dir": os.path.join(b, "dovecot-plugin"),
-        "service": os.path.join(b, "dovecot-plugin", "policy-service", "clientid-policy"),
-        "clientidctl": os.path.join(b, "clientidctl", "clientidctl"),
-        "module": os.path.join(b, "exim-module", "clientid.so"),
-    }
-    missing = [p for p in paths.values() if not os.path.exists(p)]
-    if not os.path.isfile(os.path.join(paths["plugin_dir"], PLUGIN_FILE)):
-        missing.append(os.path.join(paths["plugin_dir"], PLUGIN_FILE))
-    opts.build_exim = build_exim
-    exim = find_exim(opts)
-    if not exim or not os.access(exim, os.X_OK):
-        missing.append("the patched Exim (exim-module/build-exim fast)")
-    paths["exim"] = exim
-    return types.SimpleNamespace(keep=False, valgrind=False, **paths), missing
-
-
 def find_binaries(opts):
-    bins, missing = built_binaries(opts)
+    bins, missing = stack.built_binaries(opts)
     if missing:
         raise SystemExit("demo: not built: %s\n(was %s configured with -Ddovecot=disabled or "
                          "-Dexim=disabled? `meson configure %s -Ddovecot=auto -Dexim=auto`)"
@@ -209,63 +177,15 @@ def find_binaries(opts):
     return bins
 
 
-def start_servers(bins, scratch):
-    """Dovecot (with the service) and Exim, sharing one clientid.conf,
-    secret and store. Both harnesses make their folders with mkdtemp, which
-    the caller has pointed at scratch."""
-    exim_gid = grp.getgrnam(EXIM_USER).gr_gid
-    store = os.path.join(scratch, "store")
-    os.mkdir(store)
-    # as a package would: group-writable for both servers, setgid directory
-    os.chown(store, 0, exim_gid)
-    os.chmod(store, 0o2770)
-    if ACCOUNT not in policy_service.USERS:
-        policy_service.USERS.append(ACCOUNT)
-    ps = PolicyServer(bins, "demo", mode="learn", store_path=store)
-    os.chown(ps.secret, 0, exim_gid)  # Exim reads it as Debian-exim
-    os.chmod(ps.secret, 0o640)
-    exim_policy.USERS.clear()
-    exim_policy.USERS[ACCOUNT] = PASSWORD
-    ex = PolicyExim(bins, mode="learn")
-    # Exim's clientid.conf is Dovecot's: one policy, one secret, one store
-    with open(ex.conf) as f:
-        conf = f.read()
-    own = "CLIENTID_CONF = %s/clientid/clientid.conf" % ex.dir
-    if own not in conf:
-        raise StepFailed("unexpected Exim configuration from the harness")
-    with open(ex.conf, "w") as f:
-        f.write(conf.replace(own, "CLIENTID_CONF = %s" % ps.conf))
-    shutil.rmtree(os.path.join(ex.dir, "clientid"))
-    ex.policy = ps.conf
-    return ps, ex
-
-
-def ctl(bins, ps, *args):
-    cmd = [bins.clientidctl, "-c", ps.conf] + list(args)
-    print("  $ clientidctl -c %s %s" % (ps.conf, " ".join(args)))
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=30)
+def ctl(st, *args):
+    """clientidctl on the shared clientid.conf, shown with its output."""
+    print("  $ clientidctl -c %s %s" % (st.conf, " ".join(args)))
+    p = st.ctl(*args, ok=False, merge=True, timeout=30)
     for ln in p.stdout.rstrip("\n").splitlines():
         print("    " + ln)
     if p.returncode != 0:
         raise StepFailed("clientidctl %s failed (exit %d)" % (" ".join(args), p.returncode))
     return p.stdout
-
-
-def fingerprint(bins, ps, token):
-    p = subprocess.run([bins.clientidctl, "-c", ps.conf, "fingerprint", DEVICE_TYPE],
-                       input=token, capture_output=True, text=True, timeout=30, check=True)
-    return p.stdout.strip()[:12]
-
-
-def device_rows(table):
-    """{short fingerprint: state} from `clientidctl list`."""
-    rows = {}
-    for ln in table.splitlines()[1:]:
-        f = ln.split()
-        if len(f) >= 2:
-            rows[f[0]] = f[1]
-    return rows
 
 
 def write_stop_script(scratch, ps, ex):
@@ -284,9 +204,10 @@ def write_stop_script(scratch, ps, ex):
 # The scenario
 
 
-def scenario(bins, ps, ex, res):
+def scenario(st, res):
+    ps, ex = st.ps, st.ex
     laptop, phone = str(uuid.uuid4()), str(uuid.uuid4())
-    fp_laptop, fp_phone = fingerprint(bins, ps, laptop), fingerprint(bins, ps, phone)
+    fp_laptop, fp_phone = st.fingerprint(laptop), st.fingerprint(phone)
 
     heading(1, "Learning mode: the user's laptop signs in to read mail (IMAP)")
     say("The site starts in mode 'learn': every device that signs in with the "
@@ -296,7 +217,7 @@ def scenario(bins, ps, ex, res):
     reply = imap_login(ps, "laptop", laptop)
     res.check(1, reply.startswith("OK "), "the laptop is signed in and is now a trusted device",
               "the laptop was not signed in: %s" % reply)
-    ctl(bins, ps, "label", ACCOUNT, fp_laptop, "laptop")
+    ctl(st, "label", ACCOUNT, fp_laptop, "laptop")
 
     heading(2, "The site switches to enforcement; the laptop sends mail (SMTP)")
     say("From now on (mode 'enforce') only trusted devices may sign in, even "
@@ -328,14 +249,14 @@ def scenario(bins, ps, ex, res):
         "(or the user) to approve it. DEVICE is the start of the fingerprint. "
         "PW OK counts right passwords, also those the policy refused, as "
         "here; PW BAD counts wrong ones.")
-    ctl(bins, ps, "label", ACCOUNT, fp_phone, "phone")
-    rows = device_rows(ctl(bins, ps, "list", ACCOUNT))
+    ctl(st, "label", ACCOUNT, fp_phone, "phone")
+    rows = device_rows(ctl(st, "list", ACCOUNT))
     res.check(4, rows.get(fp_laptop) == "trusted" and rows.get(fp_phone) == "pending",
               "laptop %s is trusted, phone %s is pending" % (fp_laptop, fp_phone),
               "unexpected device table: %r" % rows)
 
     heading(5, "The administrator approves the phone; it can read and send mail")
-    ctl(bins, ps, "approve", ACCOUNT, fp_phone)
+    ctl(st, "approve", ACCOUNT, fp_phone)
     reply = imap_login(ps, "phone", phone)
     res.check(5, reply.startswith("OK "), "the phone is signed in over IMAP",
               "IMAP answered %r" % reply)
@@ -343,7 +264,7 @@ def scenario(bins, ps, ex, res):
     res.check(5, code == 235 and accepted, "the phone may send over SMTP",
               "SMTP answered %d %s" % (code, text))
     print("\n  The device list now:")
-    ctl(bins, ps, "list", ACCOUNT)
+    ctl(st, "list", ACCOUNT)
 
 
 def main():
@@ -361,7 +282,7 @@ def main():
     scratch = tempfile.mkdtemp(prefix="clientid-demo-")
     os.chmod(scratch, 0o755)
     tempfile.tempdir = scratch  # the harnesses' folders go in here
-    ps = ex = None
+    st = None
     keep = False
     res = Results()
 
@@ -375,12 +296,11 @@ def main():
     print("Starting Dovecot (IMAP, with the clientid plugin and policy service) and "
           "Exim (SMTP, with clientid.so)...", flush=True)
     try:
-        ps, ex = start_servers(bins, scratch)
-        ps.start()
-        ex.start()
+        st = Stack(bins, "demo", os.path.join(scratch, "store"), [ACCOUNT], mode="learn")
+        st.start()
         print("Both are up. Account %s, password %s; one shared device list in %s."
               % (ACCOUNT, PASSWORD, os.path.join(scratch, "store")))
-        scenario(bins, ps, ex, res)
+        scenario(st, res)
         keep = opts.keep
     except StepFailed as e:
         res.check("?", False, "", str(e))
@@ -389,17 +309,15 @@ def main():
         res.steps.append(("interrupted", False))
     except Exception as e:  # a server that did not start, a dropped connection
         res.check("?", False, "", "%s: %s" % (type(e).__name__, e))
-        if ps is not None:
-            print("--- the last lines of Dovecot's log:\n" + ps.dc.logs_text()[-1500:])
-        if ex is not None and getattr(ex, "stderr", None):
-            print("--- Exim's logs:\n" + ex.daemon_output()[-1500:])
+        if st is not None:
+            print("--- the last lines of Dovecot's log:\n" + st.ps.dc.logs_text()[-1500:])
+        if st is not None and getattr(st.ex, "stderr", None):
+            print("--- Exim's logs:\n" + st.ex.daemon_output()[-1500:])
     finally:
         if not keep:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the clean-up finish
-            if ex is not None:
-                ex.stop()
-            if ps is not None:
-                ps.dc.stop()
+            if st is not None:
+                st.stop()
             shutil.rmtree(scratch, ignore_errors=True)
 
     failed = sorted({str(s) for s, ok in res.steps if not ok})
@@ -413,6 +331,7 @@ def main():
         print("DEMO FAILED: step(s) %s did not behave as described (%.0f s)."
               % (", ".join(failed) or "?", took))
     if keep:
+        ps, ex = st.ps, st.ex
         stop = write_stop_script(scratch, ps, ex)
         print("\nThe servers are still running (KEEP=1):\n"
               "  IMAP  127.0.0.1:%d (STARTTLS), 127.0.0.1:%d (TLS)   Dovecot\n"
