@@ -31,7 +31,7 @@ TOK_A, TOK_B = "laptop-token-0001", "phone-token-0002"
 def rows(d):
     """The table. d: the scratch folder. A row is (name, argv, stdin,
     exit status, pattern that the combined output must match)."""
-    conf, bad_conf, no_store = d + "/clientid.conf", d + "/bad.conf", d + "/nostore.conf"
+    bad_conf, no_store = d + "/bad.conf", d + "/nostore.conf"
     return [
         ("create-secret makes the secret", ["create-secret"], None, 0, r"^$|secret"),
         ("create-secret never replaces it", ["create-secret"], None, 9, r"exists"),

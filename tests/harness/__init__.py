@@ -14,7 +14,12 @@ the same with `PYTHONPATH=tests`. The modules, from the bottom up:
 - imap:     a raw IMAP line client and imaplib with CLIENTID
 - smtp:     SMTP client steps: SASL exchanges, a message, QUIT
 - dovecot:  one scratch Dovecot (imap-login with the plugin)
+- dovecot_suite: what the two Dovecot suites' entry scripts share (options,
+            skip preamble, server start, token-in-log and valgrind checks)
 - policy_service: a scratch Dovecot wired to the clientid policy service
 - exim:     one scratch patched Exim (the CLIENTID command)
 - exim_policy: a scratch patched Exim with clientid.so and a policy
+- stack:    Dovecot with the policy service and Exim with clientid.so on one
+            clientid.conf, secret and store (demo, reliability, Thunderbird,
+            bench/attack)
 """

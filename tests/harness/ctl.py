@@ -7,15 +7,15 @@ from harness.runner import Failure
 
 
 def run(binary, conf, *args, stdin=None, ok=True, merge=False, user=None, group=None,
-        error=Failure):
+        error=Failure, timeout=30):
     """Runs `binary [-c conf] args...` (conf None: the installed default),
     stdin as text, as user/group when given. Returns the CompletedProcess;
     with ok, a non-zero exit raises error naming the command and its
-    output. merge puts stderr into stdout."""
+    output. merge puts stderr into stdout; timeout is in seconds."""
     cmd = [binary] + (["-c", conf] if conf else []) + list(args)
     p = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT if merge else subprocess.PIPE,
-                       text=True, timeout=30, user=user, group=group)
+                       text=True, timeout=timeout, user=user, group=group)
     if ok and p.returncode != 0:
         out = p.stdout if merge else p.stderr
         raise error("clientidctl %s failed (%d): %s" % (" ".join(args), p.returncode,

@@ -87,10 +87,15 @@ class Runner:
             print("ok %d - %s # SKIP %s" % (self.n, name, e), flush=True)
             record("SKIP", name, e)
         except Exception as e:  # noqa: BLE001 - report every failure as such
-            self.fail(name, e, traceback.format_exc())
+            self._failed(name, e, traceback.format_exc())
 
     def fail(self, name, e, tb=""):
-        """Reports a case that failed outside case() (a whole group)."""
+        """Reports a case that failed outside case() (a whole group, a
+        server that did not start): one more case, failed."""
+        self.n += 1
+        self._failed(name, e, tb)
+
+    def _failed(self, name, e, tb):
         self.failed += 1
         print("not ok %d - %s" % (self.n, name), flush=True)
         record("FAIL", name, e)

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import os
 import shutil
-import subprocess
 import types
 
 from harness import ctl as ctl_
@@ -23,7 +22,7 @@ from harness.dovecot import PLUGIN_FILE
 from harness.exim import EXIM_USER, REPO, find_exim
 from harness.exim_policy import PolicyExim
 from harness.policy_service import PolicyServer, pw
-from harness.runner import Failure, check
+from harness.runner import check
 from harness.templates import render
 
 
@@ -194,14 +193,8 @@ class Stack:
         """clientidctl on the shared clientid.conf: the CompletedProcess (text);
         with ok, Failure when it exits non-zero. The timeout is generous: a
         loaded machine is slow, not broken."""
-        p = subprocess.run([self.bins.clientidctl, "-c", self.conf] + list(args), input=stdin,
-                           stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT if merge else subprocess.PIPE,
-                           text=True, timeout=timeout)
-        if ok and p.returncode != 0:
-            raise Failure("clientidctl %s failed (exit %d): %s"
-                          % (" ".join(args), p.returncode, (p.stderr or p.stdout).strip()))
-        return p
+        return ctl_.run(self.bins.clientidctl, self.conf, *args, stdin=stdin, ok=ok,
+                        merge=merge, timeout=timeout)
 
     def fingerprint(self, token, typ="UUID"):
         """The short (12 hex digits) fingerprint clientidctl shows for token."""
