@@ -30,12 +30,15 @@ import textwrap
 import time
 import uuid
 
-from harness import stack
-from harness.exim import REPO
-from harness.exim_policy import quit_quietly
-from harness.imap import FAIL_REPLY, OK_REPLY, Raw, rest_of
-from harness.policy_service import pw
-from harness.stack import Stack, device_rows
+# the test-harness library, also when run by hand (make demo sets PYTHONPATH)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tests"))
+from harness import stack  # noqa: E402
+from harness.exim import REPO  # noqa: E402
+from harness.exim_policy import quit_quietly  # noqa: E402
+from harness.imap import FAIL_REPLY, OK_REPLY, Raw, rest_of  # noqa: E402
+from harness.policy_service import pw  # noqa: E402
+from harness.stack import Stack, device_rows  # noqa: E402
 
 ACCOUNT = "anna"
 PASSWORD = pw(ACCOUNT)  # the Dovecot harness's rule: "<user>-pw"
