@@ -23,8 +23,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 from harness.results import record
+from harness.runner import first_missing, skip_exit
 
-SKIP = 77
 TOK_A, TOK_B = "laptop-token-0001", "phone-token-0002"
 
 
@@ -161,15 +161,12 @@ def main():
     ap.add_argument("--clientidctl", default="")
     ap.add_argument("--skip", default="")
     a = ap.parse_args()
-    if a.skip:
-        print("SKIP: " + a.skip)
-        return SKIP
-    if not os.access(a.clientidctl, os.X_OK):
-        print("SKIP: clientidctl is not built (%r)" % a.clientidctl)
-        return SKIP
-    if not shutil.which("mdb_load"):
-        print("SKIP: mdb_load not found (Debian package lmdb-utils)")
-        return SKIP
+    missing = first_missing([
+        (not a.skip, a.skip),
+        (os.access(a.clientidctl, os.X_OK), "clientidctl is not built (%r)" % a.clientidctl),
+        (shutil.which("mdb_load"), "mdb_load not found (Debian package lmdb-utils)")])
+    if missing:
+        return skip_exit(missing)
     d = tempfile.mkdtemp(prefix="clientid-cli-")
     write_files(d)
     names = {}
