@@ -31,7 +31,7 @@ Exim packages are purged again if they were not installed before).
 
 usage: full_stack.py [--keep-exim]
 Prints PASS/FAIL lines and ends with "N passed, N failed"; exit 1 on a
-failure. Needs root; on a machine without it, it says SKIP and exits 0.
+failure. Needs root; on a machine without it, it says SKIP and exits 77.
 
 Where the machine has no init system, the service scripts in /etc/init.d
 still work (`service NAME start`), but invoke-rc.d refuses every start, and
