@@ -1,9 +1,11 @@
 """How a test script reports: TAP-style case lines and the summary's records.
 
-Two styles, both recorded through results.record():
+Three styles, all recorded through results.record():
 - Runner.case(name, fn): one "ok N - name" line, and one record, per case.
 - verify()/expect(): one "  ok: what" line, and one record, per check; a
   failure raises Failure for the caller's group to report.
+- Tally.check(ok, what): one PASS/FAIL line, and one record, per check; the
+  run goes on after a failure.
 Exit status of a script: 0 all passed, 1 a failure, SKIP (77) when it cannot
 run here (skip_exit prints why first).
 """
@@ -66,6 +68,27 @@ def first_missing(requirements):
         if not holds:
             return reason
     return None
+
+
+class Tally:
+    """Check-and-continue counting (the package test, Thunderbird): each
+    check prints one PASS or FAIL line and is recorded; a failure does not
+    stop the run. passed and failed are the counts so far."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, ok, what, why=""):
+        """Counts, prints and records one check; returns ok."""
+        if ok:
+            self.passed += 1
+            print("PASS: " + what, flush=True)
+        else:
+            self.failed += 1
+            print("FAIL: " + what + (" (%s)" % why if why else ""), flush=True)
+        record("PASS" if ok else "FAIL", what, why)
+        return ok
 
 
 class Runner:

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 
-from harness.results import record
+from harness.runner import Tally
 from harness.templates import render
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -73,20 +73,8 @@ class Fatal(Exception):
 # --------------------------------------------------------------------------
 # Output and checks
 
-class Results:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, what, detail=""):
-        if ok:
-            self.passed += 1
-            print("PASS: " + what, flush=True)
-        else:
-            self.failed += 1
-            print("FAIL: " + what + (" (%s)" % detail if detail else ""), flush=True)
-        record("PASS" if ok else "FAIL", what, detail)
-        return ok
+class Results(Tally):
+    """harness.runner.Tally, and must(): a check whose failure ends the run."""
 
     def must(self, ok, what, detail=""):
         if not self.check(ok, what, detail):

@@ -43,8 +43,7 @@ from harness import net, stack
 from harness.exim import REPO
 from harness.imap import FAIL_REPLY
 from harness.policy_service import pw
-from harness.results import record
-from harness.runner import Failure as Failed, first_missing, skip_exit
+from harness.runner import Failure as Failed, Tally, first_missing, skip_exit
 
 ACCOUNT = "anna"
 PASSWORD = pw(ACCOUNT)
@@ -55,21 +54,6 @@ SMTP_WRONG_PASSWORD = "535 Incorrect authentication data"
 
 class Timeout(Exception):
     pass
-
-
-class Results:
-    def __init__(self):
-        self.passed = self.failed = 0
-
-    def check(self, ok, what, why=""):
-        if ok:
-            self.passed += 1
-            print("ok: " + what, flush=True)
-        else:
-            self.failed += 1
-            print("FAIL: %s%s" % (what, (": " + why) if why else ""), flush=True)
-        record("PASS" if ok else "FAIL", what, why)
-        return ok
 
 
 def wait_for(fn, what, timeout=30, step=0.3):
@@ -397,7 +381,7 @@ def main():
     scratch = tempfile.mkdtemp(prefix="clientid-tb-")
     os.chmod(scratch, 0o755)
     tempfile.tempdir = scratch  # the harnesses' folders go in here
-    res = Results()
+    res = Tally()
     run = None
     try:
         run = Run(opts, bins, scratch, res)

@@ -25,6 +25,7 @@ import uuid
 import tb_interop as ti
 import tb_profile
 import tb_run
+from harness.results import record
 
 DOVECOT_CERT = "/etc/dovecot/private/dovecot.pem"
 EXIM_CERT, EXIM_KEY = "/etc/exim4/exim.crt", "/etc/exim4/exim.key"
@@ -64,7 +65,7 @@ def package_case(check, user, password, dovecot_log, exim_log=EXIM_LOG):
     why = tb_run.available()
     if why:
         print("SKIP: thunderbird against the packages: " + why, flush=True)
-        ti.record("SKIP", "thunderbird against the packages", why)
+        record("SKIP", "thunderbird against the packages", why)
         return
     scratch = tempfile.mkdtemp(prefix="clientid-tb-pkg-")
     os.chmod(scratch, 0o755)
