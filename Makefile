@@ -12,9 +12,10 @@ MESON_TEST   ?= meson test --print-errorlogs --num-processes 2
 
 C_SOURCES     = $(shell git ls-files '*.c' '*.h' | grep -v '^exim-module/patches/')
 NO_SERVERS    = -Ddovecot=disabled -Dexim=disabled -De2e=false
+BENCHMARKS    = policy imap-login smtp-auth attack
 
 .PHONY: all deps build exim test demo soak unit-sanitize fuzz-smoke fuzz format format-check clean \
-	packages test-packages
+	packages test-packages $(addprefix bench-,$(BENCHMARKS))
 
 all: build
 
@@ -67,6 +68,12 @@ SOAK_SECONDS ?= 1800
 soak: deps exim build
 	CLIENTID_EXIM="$$(exim-module/build-exim path 2>/dev/null)" \
 		python3 tests/reliability/reliability.py --build-dir $(BUILD) --soak-seconds $(SOAK_SECONDS)
+
+# The benchmarks (bench/, docs/results.md), one at a time, each from a bare
+# machine: make bench-policy, bench-imap-login, bench-smtp-auth, bench-attack;
+# BENCH_ARGS go to the script (e.g. BENCH_ARGS="--logins 500").
+$(addprefix bench-,$(BENCHMARKS)): bench-%: deps
+	bench/$* $(BENCH_ARGS)
 
 # The Debian packages, built from a staged copy of the tree: build-deb/.
 packages: deps
