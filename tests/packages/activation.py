@@ -69,9 +69,39 @@ def configure_site(res, m, workdir):
 
 
 
+def site_options_of_its_own(res, m):
+    """Issue 19's configurations 2 and 3 on top of 1: an Exim with the
+    site's own acl_smtp_auth and smtp_accept_max_per_host, and a Dovecot
+    with the site's own auth_policy_server_url. They stay for the install
+    and for activation_refusals, which removes them."""
+    step("The site's own acl_smtp_auth, smtp_accept_max_per_host and "
+         "auth_policy_server_url")
+    m.add_file(DOVECOT_SITE_POLICY)
+    write(DOVECOT_SITE_POLICY, render("pkgtest-dovecot-site-policy.conf"))
+    m.add_file(EXIM_SITE_OPTIONS)
+    m.add_file(EXIM_SITE_ACL)
+    write(EXIM_SITE_OPTIONS, render("pkgtest-exim-site-options",
+                                    more="smtp_accept_max_per_host = 20"))
+    write(EXIM_SITE_ACL, render("pkgtest-exim-site-acl", what="", precheck=""))
+    run(["update-exim4.conf"])
+    for name in ("dovecot", "exim4"):
+        service(name, "restart")
+    res.must(dovecot_pid() and wait_port(143) and exim_pid() and wait_port(SUBMISSION),
+             "Dovecot and Exim run with the site's own options")
+    exim = [run(["exim4", "-bP", o], check=False).stdout.strip()
+            for o in ("acl_smtp_auth", "smtp_accept_max_per_host")]
+    url = run(["doveconf", "-h", "auth_policy_server_url"], check=False).stdout.strip()
+    res.check(exim == ["acl_smtp_auth = acl_pkgtest_site_auth", "smtp_accept_max_per_host = 20"]
+              and url == "http://127.0.0.1:10999/",
+              "in force before the install: the site's acl_smtp_auth, "
+              "smtp_accept_max_per_host and auth_policy_server_url", "%r %r" % (exim, url))
+
+
 def install_changes_nothing(res, debs):
     """Issue 19: apt-get install of the clientid packages into running
-    servers changes no reply of either."""
+    servers changes no reply of either: from a site with Exim through
+    Dovecot SASL, its own acl_smtp_auth and smtp_accept_max_per_host, and
+    its own auth policy server (configurations 1, 2 and 3 at once)."""
     before = observed_replies()
     gen = sha256(EXIM_GENERATED)
     doveconf = run(["doveconf", "-n"]).stdout
@@ -103,8 +133,6 @@ def activation_refusals(res, m):
     """clientid-activate refuses, with its message, and leaves both servers
     running as they were."""
     step("Activation refuses: the site's own auth policy server (Dovecot)")
-    m.add_file(DOVECOT_SITE_POLICY)
-    write(DOVECOT_SITE_POLICY, render("pkgtest-dovecot-site-policy.conf"))
     d_pid = dovecot_pid()
     p = activate_cmd("dovecot")
     res.check(p.returncode == 1 and "auth_policy_server_url" in p.stdout
@@ -118,13 +146,6 @@ def activation_refusals(res, m):
 
     step("Activation refuses: the site's acl_smtp_auth and smtp_accept_max_per_host, "
          "and authenticators without the hook (Exim)")
-    m.add_file(EXIM_SITE_OPTIONS)
-    m.add_file(EXIM_SITE_ACL)
-    write(EXIM_SITE_OPTIONS, render("pkgtest-exim-site-options",
-                                    more="smtp_accept_max_per_host = 20"))
-    write(EXIM_SITE_ACL, render("pkgtest-exim-site-acl", what="", precheck=""))
-    run(["update-exim4.conf"])
-    service("exim4", "restart")
     res.must(exim_pid() and wait_port(SUBMISSION), "Exim runs with the site's own acl_smtp_auth")
     e_pid, gen = exim_pid(), sha256(EXIM_GENERATED)
     p = activate_cmd("exim")

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import imaplib
 import os
+import poplib
 import smtplib
 import ssl
 
@@ -55,6 +56,23 @@ def submission(tls=True):
         yield s
     finally:
         smtp_quit(s)
+
+
+def pop3_login(password=PASSWORD):
+    """STLS, USER, PASS on port 110 (POP3 never sends CLIENTID): the PASS
+    reply, '+OK ...' or the error text."""
+    p = poplib.POP3("127.0.0.1", 110, timeout=20)
+    try:
+        p.stls(context=tls_context(os.path.realpath(DOVECOT_CERT)))
+        p.user(USER)
+        try:
+            reply = p.pass_(password).decode("latin-1")
+            p.quit()
+            return reply
+        except poplib.error_proto as e:
+            return str(e).strip("b'\"")
+    finally:
+        p.close()
 
 
 def imap_login(token, password=PASSWORD, expect_clientid=True):

@@ -59,7 +59,8 @@ import tempfile
 import time
 import traceback
 
-from activation import activate, activation_refusals, configure_site, install_changes_nothing
+from activation import (activate, activation_refusals, configure_site, install_changes_nothing,
+                        site_options_of_its_own)
 from harness.results import record
 from harness.runner import skip_exit
 from install import (build, check_apt_keeps_patched_exim, check_exim_update_warning,
@@ -97,6 +98,7 @@ def steps(res, m, workdir):
     preseed_exim()
     install_exim(res, debs)
     configure_site(res, m, workdir)
+    site_options_of_its_own(res, m)
     install_changes_nothing(res, debs)
     check_installed_files(res)
     check_apt_keeps_patched_exim(res, m)

@@ -6,7 +6,7 @@ cannot start must take no protocol down."""
 import os
 import uuid
 
-from clients import ctl, device_states, fingerprint, imap_login, smtp_submit
+from clients import ctl, device_states, fingerprint, imap_login, pop3_login, smtp_submit
 from machine import (DOVECOT_LOG, IMAP_FAIL, PASSWORD, SMTP_FAIL, SUBMISSION, USER, run,
                      service, step, wait_port)
 
@@ -53,10 +53,13 @@ def scenario(res):
 
 def policy_service_cannot_start(res, laptop):
     """A policy service that cannot start (a typo in clientid.conf) must not
-    take every protocol down: Exim's Dovecot SASL (protocol smtp) and IMAP
-    go on, decided by the password alone, as 96-clientid-policy.conf
+    take every protocol down: Exim's Dovecot SASL (protocol smtp), POP3 and
+    IMAP go on, decided by the password alone, as 96-clientid-policy.conf
     documents (Dovecot 2.3 applies auth_policy_reject_on_fail of the
     after-auth check site-wide), and Dovecot's log names the error."""
+    reply = pop3_login()
+    res.check(reply.startswith("+OK"), "POP3 with the policy active: no CLIENTID, "
+              "require_clientid = no, the password decides", reply)
     step("The policy service cannot start (a broken clientid.conf)")
     conf = "/etc/clientid/clientid.conf"
     saved = open(conf).read()
@@ -74,6 +77,12 @@ def policy_service_cannot_start(res, laptop):
                   "service is down (auth_policy_reject_on_fail = no)", reply)
         _, reply = imap_login(laptop, password="not-" + PASSWORD)
         res.check(reply == IMAP_FAIL, "a wrong password is still refused", reply)
+        reply = pop3_login()
+        res.check(reply.startswith("+OK"), "POP3 goes on too (it never sends CLIENTID; the "
+                  "password alone decides)", reply)
+        reply = pop3_login(password="not-" + PASSWORD)
+        res.check(not reply.startswith("+OK"), "POP3: a wrong password is still refused",
+                  reply)
         # Exim loaded clientid.conf in its daemon (the preload) and keeps it.
         _, auth, sent = smtp_submit(None, subject="policy service down")
         res.check(auth[0] == 235 and sent, "Exim's logins through Dovecot SASL (protocol smtp, "
