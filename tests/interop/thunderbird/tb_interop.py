@@ -16,6 +16,9 @@ style) and implicit TLS (993/465 style):
   3 `clientidctl approve`: the same profile logs in and sends
   4 CLIENTID off, account under require_clientid=yes: refused the same way
   5 (implicit TLS) CLIENTID sent with no CAPABILITY command: from the greeting
+  6 the store unavailable (on_error = tempfail): IMAP NO [UNAVAILABLE] and
+    SMTP 454, and Thunderbird does not ask for the password (none of the
+    dialogs of case 2 opens; it shows an alert and a send error)
 
 Every HTTP(S) request goes to a local catcher; any request fails the test.
 
@@ -41,13 +44,14 @@ import tb_profile
 import tb_run
 from harness import net, stack
 from harness.exim import REPO
-from harness.imap import FAIL_REPLY
+from harness.imap import FAIL_REPLY, TEMPFAIL_REPLY
 from harness.policy_service import pw
 from harness.runner import Failure as Failed, Tally, first_missing, skip_exit
 
 ACCOUNT = "anna"
 PASSWORD = pw(ACCOUNT)
 EMAIL = ACCOUNT + "@example.com"
+IMAP_TEMPFAIL = TEMPFAIL_REPLY  # NO [UNAVAILABLE] Temporary authentication failure.
 IMAP_WRONG_PASSWORD = FAIL_REPLY  # NO [AUTHENTICATIONFAILED] Authentication failed.
 SMTP_WRONG_PASSWORD = "535 Incorrect authentication data"
 
@@ -126,6 +130,9 @@ class Run:
         self.tokens = []
         self.st = self.ps = self.ex = self.xvfb = self.tb = self.catcher = None
         self.n = 0
+        # the dialogs Thunderbird opens for a wrong password (case 2): the
+        # ones a temporary failure must not open (case 6)
+        self.password_dialogs = set()
 
     def setup(self):
         scratch = self.scratch
@@ -273,6 +280,7 @@ class Run:
 
     def refused(self, tb, mark, reason, tag, fp):
         """SMTP first (its dialog does not block Marionette), then IMAP."""
+        shown = tb.visible_titles()
         tb.m.js(JS_SEND, "refused " + tag)
         wait_for(lambda: self.smtp_lines(mark, reason), "Exim's %s line" % reason, 20)
         reply = wait_for(lambda: [ln for ln in self.ex.mainlog()[mark[1]:].splitlines()
@@ -285,6 +293,9 @@ class Run:
         self.res.check(IMAP_WRONG_PASSWORD in got[-1],
                        "%s: IMAP refused with the wrong-password reply (%s)"
                        % (tag, IMAP_WRONG_PASSWORD), got[-1])
+        time.sleep(2)  # let the dialogs draw
+        self.password_dialogs |= {t for t in tb.visible_titles() - shown
+                                  if not t.startswith(("Write: ", "Sending Message"))}
         self.logged(mark, reason, fp, tag)
         self.res.check(not self.queued("refused " + tag), "%s: nothing queued" % tag)
 
@@ -329,6 +340,50 @@ class Run:
         finally:
             self.stop_tb()
             self.ctl("policy", ACCOUNT, "require_clientid=default")
+
+    def case_tempfail(self, tls):
+        """Issue 19: with the store unavailable and on_error = tempfail, a
+        trusted Thunderbird gets IMAP's NO [UNAVAILABLE] and SMTP's 454, and
+        does not ask for the password: none of the dialogs it opened for a
+        wrong password (case 2) opens (it shows an alert and a send error)."""
+        tag = "%s case 6 (store unavailable: temporary failure)" % tls
+        tok = self.new_token()
+        self.ctl("register", ACCOUNT, "UUID", "--label", "tb-tempfail-" + tls, stdin=tok + "\n")
+        store = self.st.store
+        os.rename(store, store + ".away")
+        open(store, "w").close()  # a file where the store's folder was: no store
+        try:
+            self.ps.restart_service()
+            mark = self.marks()
+            tb = self.start_tb(self.profile(tls, tok), "tempfail-" + tls)
+            shown = tb.visible_titles()
+            tb.m.js(JS_SEND, "tempfail " + tag)
+            # the precheck (before SASL, so account="") meets the store error
+            wait_for(lambda: [ln for ln in self.ex.mainlog()[mark[1]:].splitlines()
+                              if "reason=store_error" in ln], "Exim's store_error line", 20)
+            reply = wait_for(lambda: [ln for ln in self.ex.mainlog()[mark[1]:].splitlines()
+                                      if " 454 " in ln], "Exim's 454", 10)
+            self.res.check(True, "%s: SMTP answered 454: %s"
+                           % (tag, reply[-1].split("]: ", 1)[-1]))
+            tb.m.js(JS_GET_MAIL)
+            wait_for(lambda: self.imap_lines(mark, "store_error"), "Dovecot's store_error line",
+                     20)
+            got = wait_for(lambda: [c for c in tb_read(tb.imap_log) if "UNAVAILABLE" in c],
+                           "Thunderbird to read the IMAP temporary failure", 15)
+            self.res.check(IMAP_TEMPFAIL in got[-1], "%s: IMAP answered %s"
+                           % (tag, IMAP_TEMPFAIL), got[-1])
+            time.sleep(3)  # longer than the wrong-password dialogs took to draw
+            opened = tb.visible_titles() - shown
+            self.res.check(self.password_dialogs and not opened & self.password_dialogs,
+                           "%s: Thunderbird does not ask for the password (none of %s "
+                           "opens; it shows %s)" % (tag, sorted(self.password_dialogs),
+                                                    sorted(opened)),
+                           "opened: %s" % sorted(opened))
+        finally:
+            os.unlink(store)
+            os.rename(store + ".away", store)
+            self.ps.restart_service()
+        self.stop_tb()
 
     def final_checks(self):
         logs = self.ps.log() + self.ex.mainlog()
@@ -388,7 +443,7 @@ def main():
         run.setup()
         for tls in ([opts.only] if opts.only else ["starttls", "implicit"]):
             for case in (run.case_trusted, run.case_unknown_then_approved,
-                         run.case_clientid_off):
+                         run.case_clientid_off, run.case_tempfail):
                 try:
                     case(tls)
                 except (Failed, RuntimeError, EOFError, OSError) as e:

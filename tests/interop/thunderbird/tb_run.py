@@ -133,7 +133,7 @@ class Thunderbird:
             "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1",
             # IMAP's protocol log: which commands it sent (the CLIENTID line
             # itself is masked there); never SMTP's, which is not masked
-            "MOZ_LOG": "IMAP:5", "MOZ_LOG_FILE": self.imap_log,
+            "MOZ_LOG": "IMAP:5,sync", "MOZ_LOG_FILE": self.imap_log,
         }
         self.out = open(os.path.join(scratch, "thunderbird-%s.log" % name), "w")
         self.proc = subprocess.Popen(
@@ -181,6 +181,20 @@ class Thunderbird:
                         "png8:" + dest], check=True, env=env, timeout=30,
                        capture_output=True)
         return target
+
+    def visible_titles(self):
+        """The titles of the visible top-level windows on Thunderbird's
+        display (its main window and any dialog it has open)."""
+        env = dict(os.environ, DISPLAY=self.display_of())
+        p = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "."],
+                           capture_output=True, text=True, env=env, timeout=10)
+        titles = set()
+        for wid in p.stdout.split():
+            q = subprocess.run(["xdotool", "getwindowname", wid], capture_output=True,
+                               text=True, env=env, timeout=10)
+            if q.returncode == 0 and q.stdout.strip():
+                titles.add(q.stdout.strip())
+        return titles
 
     def display_of(self):
         with open("/proc/%d/environ" % self.proc.pid, "rb") as f:
