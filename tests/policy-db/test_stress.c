@@ -3,7 +3,8 @@
  *    equals what was sent and no call failed;
  *  - crash: writers and a reader SIGKILLed at random points, repeatedly;
  *    afterwards `clientidctl check` passes, every decision reported as
- *    committed is there, and the dead readers were reclaimed.
+ *    committed is there, and (LMDB) the dead readers were reclaimed.
+ * Both run on PostgreSQL too, under with-postgresql.
  * Usage: test-policydb-stress PATH-TO-CLIENTIDCTL */
 #include "fixture.h"
 #include "policydb-private.h"
@@ -330,8 +331,11 @@ static void test_crash(void)
 		CU_ASSERT_EQUAL(r.problems, 0);
 		stale += r.stale_readers;
 	}
-	/* Each round killed a process inside a read transaction. */
-	CU_ASSERT(stale >= ROUNDS);
+	/* Each round killed a process inside a read transaction: LMDB's reader
+	 * slot is left behind (a PostgreSQL server ends the dead client's
+	 * transaction itself). */
+	if (fixture_pg_dsn() == NULL)
+		CU_ASSERT(stale >= ROUNDS);
 	CU_ASSERT(n_committed > ROUNDS);
 	CU_ASSERT_EQUAL(run_clientidctl_check(&f), 0);
 	unsigned missing = 0;
