@@ -151,7 +151,7 @@ static int pg_connect_error(struct pg_be *be)
 	 * FATAL: ..."); keep it on one. */
 	snprintf(be->err, sizeof(be->err), "%s: connect: %s", be->where, msg);
 	for (char *p = be->err; *p != '\0'; p++) {
-		if (*p == '\n')
+		if (*p == '\n' || *p == '\t')
 			*p = p[1] != '\0' ? ' ' : '\0';
 	}
 	return code;

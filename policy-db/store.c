@@ -131,7 +131,9 @@ static int schema_txn(struct policydb *db, void *txn, void *ctx)
 	if (version > PDB_SCHEMA_VERSION) {
 		snprintf(db->err, sizeof(db->err),
 		         "%s: store schema version %u is newer than this program's (%d)",
-		         db->cfg.store_path, version, PDB_SCHEMA_VERSION);
+		         db->cfg.store_backend == CLIENTID_BACKEND_POSTGRESQL ? "postgresql"
+		                                                              : db->cfg.store_path,
+		         version, PDB_SCHEMA_VERSION);
 		return CLIENTID_E_STORE_VERSION;
 	}
 	if (version == PDB_SCHEMA_VERSION)
