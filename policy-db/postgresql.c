@@ -623,7 +623,8 @@ static int be_scan(void *vtxn, enum policydb_table tab, const void *start, size_
 	s.end = plen > 0 ? malloc(plen) : NULL;
 	int ret = s.from == NULL || (plen > 0 && s.end == NULL) ? CLIENTID_E_NOMEM : 0;
 	if (ret == 0) {
-		memcpy(s.from, start, slen);
+		if (slen > 0) /* start may be NULL then */
+			memcpy(s.from, start, slen);
 		if (s.end != NULL && !prefix_end(start, plen, s.end, &s.elen)) {
 			free(s.end);
 			s.end = NULL;
