@@ -419,6 +419,9 @@ static int be_begin(void *vbe, unsigned flags, void **txn_r)
 	int ret = reconnect(be);
 	if (ret != 0)
 		return ret;
+	/* A commit that failed before its COMMIT ran left its transaction. */
+	if (PQtransactionStatus(be->conn) != PQTRANS_IDLE)
+		PQclear(PQexec(be->conn, "ROLLBACK"));
 	struct pg_txn *t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return CLIENTID_E_NOMEM;

@@ -24,13 +24,23 @@ static void (*const lmdb_only[])(void) = {
     store_test_fallocate_once,
 };
 
-static int is_lmdb_only(void (*fn)(void))
+/* And PostgreSQL's counterparts, registered only there. */
+static void (*const pg_only[])(void) = {store_test_pg_bad_store};
+
+static int listed(void (*const *list)(void), size_t n, void (*fn)(void))
 {
-	for (size_t i = 0; i < N_ELEMENTS(lmdb_only); i++) {
-		if (lmdb_only[i] == fn)
+	for (size_t i = 0; i < n; i++) {
+		if (list[i] == fn)
 			return 1;
 	}
 	return 0;
+}
+
+static int registered(void (*fn)(void))
+{
+	if (fixture_pg_dsn() != NULL)
+		return !listed(lmdb_only, N_ELEMENTS(lmdb_only), fn);
+	return !listed(pg_only, N_ELEMENTS(pg_only), fn);
 }
 
 void register_store(void);
@@ -67,12 +77,14 @@ void register_store(void)
 	    {"prune works in bounded batches (issue 13, lower)", store_test_prune_batches},
 	    {"the routine map is allocated at growth only (issue 13, lower)",
 	     store_test_fallocate_once},
+	    {"bad store: no tables, no database, no server, a password in the DSN",
+	     store_test_pg_bad_store},
 	    {NULL, NULL},
 	};
 	static struct unit_test tests[N_ELEMENTS(all)];
 	size_t n = 0;
 	for (const struct unit_test *t = all; t->name != NULL; t++) {
-		if (fixture_pg_dsn() == NULL || !is_lmdb_only(t->fn))
+		if (registered(t->fn))
 			tests[n++] = *t;
 	}
 	tests[n] = (struct unit_test){NULL, NULL};
