@@ -252,6 +252,17 @@ static int dsn_check(struct pg_be *be, const char *dsn)
 	return ret;
 }
 
+/* What every session needs, after each connection. Durable commits must be
+ * synchronous whatever the server's default; a stronger setting
+ * (remote_apply, ...) is kept. */
+static int session_setup(struct pg_be *be)
+{
+	return pg_exec(be,
+	               "SELECT set_config('synchronous_commit', 'on', false) "
+	               "WHERE current_setting('synchronous_commit') = 'off'",
+	               "set synchronous_commit");
+}
+
 static int connect_db(struct pg_be *be, const char *dsn)
 {
 	/* Ours first: a setting in the DSN overrides them. */
@@ -266,12 +277,7 @@ static int connect_db(struct pg_be *be, const char *dsn)
 	if (PQstatus(be->conn) != CONNECTION_OK)
 		return pg_connect_error(be);
 	PQsetNoticeProcessor(be->conn, ignore_notice, NULL);
-	/* Durable commits must be synchronous whatever the server's default;
-	 * a stronger setting (remote_apply, ...) is kept. */
-	const char *sc = PQparameterStatus(be->conn, "synchronous_commit");
-	if (sc == NULL || strcmp(sc, "off") == 0)
-		return pg_exec(be, "SET synchronous_commit = on", "set synchronous_commit");
-	return 0;
+	return session_setup(be);
 }
 
 /* 1 when every table exists, 0 when none does; the writer lock's key. */
@@ -390,7 +396,7 @@ static int reconnect(struct pg_be *be)
 	memset(be->prepared, 0, sizeof(be->prepared));
 	if (PQstatus(be->conn) != CONNECTION_OK)
 		return pg_connect_error(be);
-	return 0;
+	return session_setup(be);
 }
 
 /* --- transactions --- */
@@ -413,6 +419,25 @@ static void be_abort(void *vtxn)
 	txn_free(t);
 }
 
+/* BEGIN, and for a writer the writer lock. A connection that the server
+ * ended while we were idle (a restart, a failover, a terminated backend) is
+ * found broken only here: nothing has happened in this transaction yet, so
+ * it is made again and BEGIN sent once more. */
+static int begin_sql(struct pg_be *be, int writer)
+{
+	char sql[128];
+	if (writer)
+		snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
+		         be->writer_lock);
+	else
+		snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+	const char *what = writer ? "begin write" : "begin read";
+	int ret = pg_exec(be, sql, what);
+	if (ret != 0 && PQstatus(be->conn) == CONNECTION_BAD && reconnect(be) == 0)
+		ret = pg_exec(be, sql, what);
+	return ret;
+}
+
 static int be_begin(void *vbe, unsigned flags, void **txn_r)
 {
 	struct pg_be *be = vbe;
@@ -427,13 +452,7 @@ static int be_begin(void *vbe, unsigned flags, void **txn_r)
 		return CLIENTID_E_NOMEM;
 	t->be = be;
 	t->writer = flags != PDB_TXN_READ;
-	char sql[128];
-	if (t->writer)
-		snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
-		         be->writer_lock);
-	else
-		snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-	ret = pg_exec(be, sql, t->writer ? "begin write" : "begin read");
+	ret = begin_sql(be, t->writer);
 	if (ret != 0) {
 		be_abort(t);
 		return ret;

@@ -25,7 +25,7 @@ static void (*const lmdb_only[])(void) = {
 };
 
 /* And PostgreSQL's counterparts, registered only there. */
-static void (*const pg_only[])(void) = {store_test_pg_bad_store};
+static void (*const pg_only[])(void) = {store_test_pg_bad_store, store_test_pg_reconnect};
 
 static int listed(void (*const *list)(void), size_t n, void (*fn)(void))
 {
@@ -79,6 +79,7 @@ void register_store(void)
 	     store_test_fallocate_once},
 	    {"bad store: no tables, no database, no server, a password in the DSN",
 	     store_test_pg_bad_store},
+	    {"a connection the server ended is made again", store_test_pg_reconnect},
 	    {NULL, NULL},
 	};
 	static struct unit_test tests[N_ELEMENTS(all)];

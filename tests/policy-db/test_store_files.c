@@ -244,6 +244,33 @@ void store_test_pg_bad_store(void)
 	fixture_end(&f, &db);
 }
 
+/* The server ends every session of the store (as a restart or a failover
+ * does) while a handle is idle: its next transaction connects again and
+ * the login is decided, not refused. Registered only on PostgreSQL. */
+void store_test_pg_reconnect(void)
+{
+	struct fixture f;
+	struct policydb *db = fixture_start(&f, "[policy]\nmode = learn\n");
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(fixture_decide(db, "rita", 1, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	/* The DSN stays in the environment, off every command line. */
+	const char *terminate =
+	    "\"$CLIENTID_TEST_PG_BINDIR/psql\" -X -q -t -d \"$CLIENTID_TEST_PG_DSN\" -c "
+	    "\"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+	    "WHERE application_name = 'clientid'\" | grep -q '[1-9]'";
+	for (int round = 0; round < 2; round++) {
+		CU_ASSERT_EQUAL(system(terminate), 0);
+		CU_ASSERT_EQUAL(fixture_decide(db, "rita", 1, 1, T0 + 1 + round, &v), 0);
+		CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	}
+	struct policydb_device_info info;
+	struct clientid_fp fp = fixture_fp(1);
+	CU_ASSERT_EQUAL(policydb_device_get(db, "rita", &fp, &info), 1);
+	CU_ASSERT_EQUAL(info.device.successes, 3);
+	fixture_end(&f, &db);
+}
+
 /* Fills the file system holding dir with one file but for one page, so
  * that the next write of several pages is cut short; returns its path in
  * path_r. */
