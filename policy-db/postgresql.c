@@ -56,7 +56,7 @@ enum stmt {
 	ST_FROM,     /* a scan's first page */
 	ST_AFTER,    /* its next pages */
 	ST_FROM_TO,  /* the same, below a prefix's end */
-	ST_AFTER_TO, /* */
+	ST_AFTER_TO, /* its next pages */
 	ST_LAST,
 	ST_COUNT_
 };

@@ -1,7 +1,9 @@
 /* A scratch store for the policy-db tests: a temporary directory holding a
  * site secret, a configuration and the store: an LMDB directory there, or,
  * when $CLIENTID_TEST_PG_DSN names a PostgreSQL database (with-postgresql
- * sets it), fresh tables in that database. The same tests run on both. */
+ * sets it), fresh tables in that database. The same tests run on both,
+ * but for LMDB's file and map tests (test_store.c lists them, and the
+ * PostgreSQL-only counterparts). */
 #ifndef TEST_POLICYDB_FIXTURE_H
 #define TEST_POLICYDB_FIXTURE_H
 
