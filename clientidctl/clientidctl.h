@@ -67,8 +67,8 @@ ctl_command_fn ctl_cmd_list, ctl_cmd_show, ctl_cmd_approve, ctl_cmd_block, ctl_c
 /* bans.c */
 ctl_command_fn ctl_cmd_revoke, ctl_cmd_unrevoke, ctl_cmd_bans, ctl_cmd_unlock;
 /* store.c */
-ctl_command_fn ctl_cmd_stats, ctl_cmd_events, ctl_cmd_prune, ctl_cmd_check, ctl_cmd_export,
-    ctl_cmd_import, ctl_cmd_policy;
+ctl_command_fn ctl_cmd_init, ctl_cmd_stats, ctl_cmd_events, ctl_cmd_prune, ctl_cmd_check,
+    ctl_cmd_export, ctl_cmd_import, ctl_cmd_policy;
 /* secret.c */
 ctl_command_fn ctl_cmd_fingerprint, ctl_cmd_create_secret;
 

@@ -39,6 +39,8 @@ static const struct ctl_command {
     {"stats", ctl_cmd_stats, 0},
     {"events", ctl_cmd_events, 0},
     {"prune", ctl_cmd_prune, CTL_WRITES},
+    {"init", ctl_cmd_init, CTL_WRITES},
+    {"migrate", ctl_cmd_init, 0},
     {"check", ctl_cmd_check, 0},
     {"export", ctl_cmd_export, 0},
     {"import", ctl_cmd_import, CTL_WRITES},
@@ -62,6 +64,7 @@ int ctl_usage(void)
 	      "  policy ACCOUNT [mode=M] [require_clientid=yes|no|default]\n"
 	      "                [learn_max_devices=N] [pending_max_devices=N]\n"
 	      "  accounts DEVICE              accounts seen with a device\n"
+	      "  init | migrate               create the store | bring its schema up to date\n"
 	      "  stats | check | prune [--dry-run]\n"
 	      "  events [--since SEQ] [--follow]\n"
 	      "  export [FILE] | import [FILE]\n"

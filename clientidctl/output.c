@@ -317,6 +317,14 @@ void ctl_print_policy(enum ctl_output output, const char *account,
 	       p->pending_max_devices ? "" : " (site default)");
 }
 
+/* Where the store is, for people: its directory, or for PostgreSQL the
+ * backend's name alone (the DSN stays in the configuration file). */
+static const char *store_name(const struct clientid_config *cfg)
+{
+	return cfg->store_backend == CLIENTID_BACKEND_POSTGRESQL ? "postgresql ([store] dsn)"
+	                                                         : cfg->store_path;
+}
+
 void ctl_print_stats(enum ctl_output output, const struct policydb_stats *s,
                      const struct clientid_config *cfg, int attack)
 {
@@ -339,7 +347,7 @@ void ctl_print_stats(enum ctl_output output, const struct policydb_stats *s,
 		add_int(j, "readers", s->readers);
 		add_int(j, "max_readers", s->max_readers);
 		add_int(j, "under_attack_until", attack ? s->attack_until : 0);
-		add_str(j, "store", cfg->store_path);
+		add_str(j, "store", store_name(cfg));
 		add_str(j, "mode", clientid_mode_name(cfg->mode));
 		print_json(j);
 		return;
@@ -352,7 +360,7 @@ void ctl_print_stats(enum ctl_output output, const struct policydb_stats *s,
 	       "events           %llu\ncounters         %llu\n"
 	       "size             %llu bytes durable, %llu bytes routine\n"
 	       "readers          %u of %u\nunder attack     %s\n",
-	       cfg->store_path, clientid_mode_name(cfg->mode), (unsigned long long)s->accounts,
+	       store_name(cfg), clientid_mode_name(cfg->mode), (unsigned long long)s->accounts,
 	       (unsigned long long)s->devices, (unsigned long long)s->trusted,
 	       (unsigned long long)s->pending, (unsigned long long)s->blocked,
 	       (unsigned long long)s->touches, (unsigned long long)s->bans,
@@ -377,6 +385,18 @@ void ctl_print_prune(enum ctl_output output, int dry_run, const struct policydb_
 	       dry_run ? "would remove" : "removed", (unsigned long long)n->devices,
 	       (unsigned long long)n->touches, (unsigned long long)n->events,
 	       (unsigned long long)n->counters);
+}
+
+void ctl_print_schema(enum ctl_output output, uint32_t version, const struct clientid_config *cfg)
+{
+	if (output == CTL_OUTPUT_JSON) {
+		json_object *j = json_object_new_object();
+		add_str(j, "store", store_name(cfg));
+		add_int(j, "schema", version);
+		print_json(j);
+		return;
+	}
+	printf("%s: schema version %u\n", store_name(cfg), version);
 }
 
 void ctl_print_check(enum ctl_output output, const struct policydb_check *r)

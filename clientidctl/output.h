@@ -65,6 +65,8 @@ void ctl_print_stats(enum ctl_output output, const struct policydb_stats *s,
                      const struct clientid_config *cfg, int attack);
 void ctl_print_prune(enum ctl_output output, int dry_run, const struct policydb_prune_counts *n);
 void ctl_print_check(enum ctl_output output, const struct policydb_check *r);
+/* init and migrate: the store (never the DSN) and its schema version. */
+void ctl_print_schema(enum ctl_output output, uint32_t version, const struct clientid_config *cfg);
 /* Text only: an import prints nothing with --json. */
 void ctl_print_import(enum ctl_output output, const struct policydb_import_counts *c);
 

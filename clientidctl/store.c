@@ -81,6 +81,20 @@ int ctl_cmd_prune(struct ctl *ctl)
 	return CTL_EXIT_OK;
 }
 
+/* init (may create) and migrate (may not): opening the store does the
+ * work; both report the schema version. */
+int ctl_cmd_init(struct ctl *ctl)
+{
+	if (ctl->nargs != 0)
+		return ctl_usage();
+	uint32_t version;
+	int ret = policydb_schema(ctl->db, &version);
+	if (ret != 0)
+		return ctl_fail(ctl, ret);
+	ctl_print_schema(ctl->output, version, policydb_config(ctl->db));
+	return CTL_EXIT_OK;
+}
+
 int ctl_cmd_check(struct ctl *ctl)
 {
 	if (ctl->nargs != 0)

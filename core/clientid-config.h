@@ -27,6 +27,7 @@ enum clientid_store_error_action {
 
 enum clientid_store_backend {
 	CLIENTID_BACKEND_LMDB = 0,
+	CLIENTID_BACKEND_POSTGRESQL, /* a cluster's shared store, through libpq */
 };
 
 /* How account names become store keys (clientid_account_canon()). */
@@ -68,6 +69,7 @@ struct clientid_config {
 	/* [store] */
 	char store_path[CLIENTID_PATH_MAX];
 	enum clientid_store_backend store_backend;
+	char store_dsn[CLIENTID_PATH_MAX]; /* libpq connection string, no password */
 	uint64_t store_map_size;
 	enum clientid_store_error_action store_on_error;
 	/* [policy] */

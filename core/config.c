@@ -20,6 +20,7 @@ enum key_kind {
 	KIND_SIZE,     /* decimal with optional K/M/G suffix, bytes */
 	KIND_TYPES,    /* list of client-id-types, separated by spaces or commas */
 	KIND_HANDLING, /* list of handling words */
+	KIND_DSN,      /* a libpq connection string without a password */
 };
 
 struct key_def {
@@ -37,7 +38,7 @@ struct key_def {
 static const char *const mode_words[] = {"off", "observe", "learn", "enforce", NULL};
 static const char *const on_error_words[] = {"tempfail", "allow", NULL};
 static const char *const travel_words[] = {"flag", "deny", NULL};
-static const char *const backend_words[] = {"lmdb", NULL};
+static const char *const backend_words[] = {"lmdb", "postgresql", NULL};
 static const char *const account_case_words[] = {"fold", "keep", NULL};
 static const char *const handling_words[] = {"ignore", "session",       "syslog",        "userlog",
                                              "auth",   "alert-failure", "alert-success", NULL};
@@ -63,6 +64,8 @@ static const struct key_def keys[] = {
     PATH("general", "secret_file", secret_file, "/etc/clientid/secret", 0),
     PATH("store", "path", store_path, "/var/lib/clientid", 0),
     WORD("store", "backend", store_backend, "lmdb", backend_words),
+    {"store", "dsn", KIND_DSN, F(store_dsn), sizeof(((struct clientid_config *)0)->store_dsn), "",
+     0, 0, NULL, 1},
     NUM("store", "map_size", KIND_SIZE, store_map_size, "64M", 1u << 20, 1ull << 40),
     WORD("store", "on_error", store_on_error, "tempfail", on_error_words),
     WORD("policy", "mode", mode, "observe", mode_words),
@@ -269,6 +272,39 @@ static int apply_number(struct parse_state *st, const struct key_def *k, const c
 	return 1;
 }
 
+/* 1 when a libpq connection string carries a password: a password
+ * keyword, or a URI whose user part has one (user:secret@host). A coarse
+ * test on purpose: a false alarm costs a rename, a miss a secret in a file
+ * that many programs read. The backend checks again with libpq's parser. */
+static int dsn_has_password(const char *dsn)
+{
+	for (const char *p = dsn; *p != '\0'; p++) {
+		if (strncasecmp(p, "password", 8) == 0)
+			return 1;
+	}
+	const char *scheme = strstr(dsn, "://");
+	if (scheme == NULL)
+		return 0;
+	const char *auth = scheme + 3;
+	size_t len = strcspn(auth, "/?");
+	const char *at = memchr(auth, '@', len);
+	return at != NULL && memchr(auth, ':', (size_t)(at - auth)) != NULL;
+}
+
+/* The value is never echoed: it may hold what dsn_has_password() refuses. */
+static int apply_dsn(struct parse_state *st, const struct key_def *k, const char *value)
+{
+	size_t len = strlen(value);
+	if (len >= k->size)
+		return set_error(st, k->section, k->name, "longer than %zu bytes", k->size - 1);
+	if (dsn_has_password(value))
+		return set_error(st, k->section, k->name,
+		                 "holds a password; put it in a passfile (~/.pgpass, PGPASSFILE "
+		                 "or passfile=), never in this file");
+	memcpy((char *)st->cfg + k->offset, value, len + 1);
+	return 1;
+}
+
 static int apply_key(struct parse_state *st, const struct key_def *k, const char *value)
 {
 	char *field = (char *)st->cfg + k->offset;
@@ -317,6 +353,8 @@ static int apply_key(struct parse_state *st, const struct key_def *k, const char
 			                 "auth, alert-failure, alert-success (ignore stands alone)",
 			                 value);
 		return 1;
+	case KIND_DSN:
+		return apply_dsn(st, k, value);
 	default:
 		return apply_number(st, k, value);
 	}

@@ -1,7 +1,8 @@
 /* The storage backend interface: a transactional table store, small enough
- * that a Redis backend can implement it later without touching callers.
- * Internal to policy-db/. The LMDB backend (lmdb.c, lmdb-env.c and their
- * lmdb-private.h) is the only code that includes <lmdb.h>; backends.c maps
+ * that another backend implements it without touching callers. Internal to
+ * policy-db/. The LMDB backend (lmdb.c, lmdb-env.c and their lmdb-private.h)
+ * is the only code that includes <lmdb.h>, the PostgreSQL backend
+ * (postgresql.c) the only one that includes <libpq-fe.h>; backends.c maps
  * [store] backend to an implementation.
  *
  * Tables are either durable (every write commit is synced before it returns)
@@ -15,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "clientid-config.h"
 #include "clientid.h"
@@ -65,6 +67,20 @@ static inline void pdb_version_key(unsigned shard, uint8_t key[PDB_VERSION_KEY])
 	key[2] = (uint8_t)shard;
 }
 
+/* The version key of the shard of the account that starts a PDB_T_DEVICES
+ * key (up to its NUL). */
+static inline void pdb_device_version_key(const void *key, size_t klen,
+                                          uint8_t vkey[PDB_VERSION_KEY])
+{
+	const uint8_t *nul = memchr(key, 0, klen);
+	size_t alen = nul != NULL ? (size_t)(nul - (const uint8_t *)key) : klen;
+	pdb_version_key(pdb_shard(key, alen), vkey);
+}
+
+/* A fresh, never 0 device version, drawn once per writing transaction
+ * (backends.c). */
+uint64_t pdb_version_draw(void);
+
 enum policydb_txn_flags {
 	PDB_TXN_READ = 0,
 	PDB_TXN_ROUTINE = 1u << 0, /* write routine tables */
@@ -72,9 +88,10 @@ enum policydb_txn_flags {
 };
 
 struct policydb_backend_params {
-	const char *path;    /* the store's directory */
+	const char *path;    /* the store's directory (LMDB) */
+	const char *dsn;     /* the libpq connection string (PostgreSQL) */
 	uint64_t map_size;   /* initial map size of each part */
-	int create;          /* create the directory and files when missing */
+	int create;          /* create the directory and files (tables) when missing */
 	const char *boot_id; /* NULL: the kernel's; tests set their own */
 };
 
@@ -131,6 +148,14 @@ struct policydb_backend {
 };
 
 extern const struct policydb_backend policydb_backend_lmdb;
+#ifdef POLICYDB_HAVE_POSTGRESQL
+extern const struct policydb_backend policydb_backend_postgresql;
+
+/* Drops the store's tables from the database that dsn names, if they are
+ * there: the tests' scratch stores, as LMDB's are removed with their
+ * directory. Returns 0 or a CLIENTID_E_* code with a message in err_r. */
+int pdb_postgresql_drop(const char *dsn, char *err_r);
+#endif
 
 /* The backend that [store] backend names (backends.c), or NULL when this
  * build has none by that name. Static: never freed. */

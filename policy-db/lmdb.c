@@ -6,10 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/statvfs.h>
-#include <time.h>
-#include <unistd.h>
 
 /* 1 when the file system holding dir has less than FS_FULL_SLACK left for
  * an unprivileged writer (the Exim module runs as one). */
@@ -202,32 +199,15 @@ static int be_get(void *vtxn, enum policydb_table tab, const void *key, size_t k
 	return 1;
 }
 
-/* A fresh device version for this transaction (backend.h). Never 0. */
-static uint64_t txn_version(struct lmdb_txn *t)
-{
-	static uint64_t counter;
-	while (t->version == 0) {
-		if (getrandom(&t->version, sizeof(t->version), GRND_NONBLOCK) !=
-		    (ssize_t)sizeof(t->version)) {
-			/* No entropy yet (early boot): unique is enough. */
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			t->version = ((uint64_t)ts.tv_sec << 32 ^ (uint64_t)ts.tv_nsec) * 31 +
-			             ((uint64_t)getpid() << 20) + ++counter;
-		}
-	}
-	return t->version;
-}
-
-/* After a write of a device record: a new version of its account's shard. */
+/* After a write of a device record: a new version of its account's shard,
+ * drawn once per transaction (backend.h). */
 static int devices_changed(struct lmdb_txn *t, const void *key, size_t klen)
 {
-	const uint8_t *nul = memchr(key, 0, klen);
-	size_t alen = nul != NULL ? (size_t)(nul - (const uint8_t *)key) : klen;
 	uint8_t vkey[PDB_VERSION_KEY], val[PDB_VERSION_LEN];
-	pdb_version_key(pdb_shard(key, alen), vkey);
-	uint64_t version = txn_version(t);
-	memcpy(val, &version, sizeof(val));
+	pdb_device_version_key(key, klen, vkey);
+	if (t->version == 0)
+		t->version = pdb_version_draw();
+	memcpy(val, &t->version, sizeof(val));
 	struct part *p = part_of(t->be, PDB_T_META);
 	MDB_val k = {sizeof(vkey), vkey}, v = {sizeof(val), val};
 	int rc = mdb_put(txn_for(t, PDB_T_META), p->dbi[PDB_T_META], &k, &v, 0);

@@ -323,6 +323,22 @@ static int check_txn(struct policydb *db, void *txn, void *vctx)
 	return 0;
 }
 
+static int schema_read_txn(struct policydb *db, void *txn, void *ctx)
+{
+	const void *val;
+	size_t len;
+	int ret = db->ops->get(txn, PDB_T_META, "schema", 6, &val, &len);
+	if (ret == 1 && len == 4)
+		*(uint32_t *)ctx = pdb_get32(val);
+	return ret < 0 ? ret : ret == 1 && len == 4 ? 0 : CLIENTID_E_STORE_CORRUPT;
+}
+
+int policydb_schema(struct policydb *db, uint32_t *version_r)
+{
+	*version_r = 0;
+	return pdb_with_txn(db, PDB_TXN_READ, schema_read_txn, version_r);
+}
+
 int policydb_check(struct policydb *db, struct policydb_check *r)
 {
 	memset(r, 0, sizeof(*r));

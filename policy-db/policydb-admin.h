@@ -152,6 +152,11 @@ struct policydb_check {
 /* Reclaims stale readers, walks every table and decodes every record. */
 int policydb_check(struct policydb *db, struct policydb_check *r);
 
+/* Opens the store as the handle's flags allow (creating it unless
+ * POLICYDB_NO_CREATE; bringing an older schema to this program's, as every
+ * first use does) and sets *version_r to the schema version it then has. */
+int policydb_schema(struct policydb *db, uint32_t *version_r);
+
 /* Writes the durable state (devices with their routine data, bans,
  * policies) as one JSON document. */
 int policydb_export(struct policydb *db, FILE *out);

@@ -16,7 +16,9 @@ int policydb_init_config(const struct clientid_config *cfg, const struct clienti
 	const struct policydb_backend *ops = pdb_backend_find(cfg->store_backend);
 	if (ops == NULL) {
 		snprintf(err_r, CLIENTID_ERRBUF_SIZE,
-		         "[store] backend: not built into this program");
+		         "[store] backend = %s: not built into this program",
+		         cfg->store_backend == CLIENTID_BACKEND_POSTGRESQL ? "postgresql (libpq)"
+		                                                           : "this backend");
 		return CLIENTID_E_CONFIG;
 	}
 	struct policydb *db = calloc(1, sizeof(*db));
@@ -129,7 +131,9 @@ static int schema_txn(struct policydb *db, void *txn, void *ctx)
 	if (version > PDB_SCHEMA_VERSION) {
 		snprintf(db->err, sizeof(db->err),
 		         "%s: store schema version %u is newer than this program's (%d)",
-		         db->cfg.store_path, version, PDB_SCHEMA_VERSION);
+		         db->cfg.store_backend == CLIENTID_BACKEND_POSTGRESQL ? "postgresql"
+		                                                              : db->cfg.store_path,
+		         version, PDB_SCHEMA_VERSION);
 		return CLIENTID_E_STORE_VERSION;
 	}
 	if (version == PDB_SCHEMA_VERSION)
@@ -159,6 +163,7 @@ int pdb_open(struct policydb *db)
 	}
 	struct policydb_backend_params params = {
 	    .path = db->cfg.store_path,
+	    .dsn = db->cfg.store_dsn,
 	    .map_size = db->cfg.store_map_size,
 	    .create = (db->flags & POLICYDB_NO_CREATE) == 0,
 	    .boot_id = getenv("CLIENTID_TEST_BOOT_ID"),

@@ -1,4 +1,5 @@
 #include "fixture.h"
+#include "backend.h"
 
 #include <CUnit/CUnit.h>
 
@@ -8,7 +9,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void fixture_make(struct fixture *f, const char *extra)
+const char *fixture_pg_dsn(void)
+{
+	const char *dsn = getenv("CLIENTID_TEST_PG_DSN");
+	return dsn != NULL && dsn[0] != '\0' ? dsn : NULL;
+}
+
+/* A fresh PostgreSQL store: no tables yet. */
+static void pg_drop(void)
+{
+#ifdef POLICYDB_HAVE_POSTGRESQL
+	char err[CLIENTID_ERRBUF_SIZE];
+	if (pdb_postgresql_drop(fixture_pg_dsn(), err) != 0) {
+		fprintf(stderr, "fixture: %s\n", err);
+		abort();
+	}
+#else
+	fprintf(stderr, "fixture: CLIENTID_TEST_PG_DSN is set, but PostgreSQL is not built\n");
+	abort();
+#endif
+}
+
+static void make(struct fixture *f, const char *extra, int pg)
 {
 	snprintf(f->dir, sizeof(f->dir), "/tmp/clientid-policydb.XXXXXX");
 	if (mkdtemp(f->dir) == NULL)
@@ -26,9 +48,25 @@ void fixture_make(struct fixture *f, const char *extra)
 	FILE *c = fopen(f->conf, "w");
 	if (c == NULL)
 		abort();
-	fprintf(c, "[general]\nsecret_file = %s\n[store]\npath = %s\nmap_size = 1M\n%s\n", secret,
-	        f->store, extra != NULL ? extra : "");
+	fprintf(c, "[general]\nsecret_file = %s\n[store]\npath = %s\nmap_size = 1M\n", secret,
+	        f->store);
+	f->pg = pg;
+	if (pg) {
+		fprintf(c, "backend = postgresql\ndsn = %s\n", fixture_pg_dsn());
+		pg_drop();
+	}
+	fprintf(c, "%s\n", extra != NULL ? extra : "");
 	fclose(c);
+}
+
+void fixture_make(struct fixture *f, const char *extra)
+{
+	make(f, extra, fixture_pg_dsn() != NULL);
+}
+
+void fixture_make_lmdb(struct fixture *f, const char *extra)
+{
+	make(f, extra, 0);
 }
 
 struct policydb *fixture_open(const struct fixture *f, unsigned flags)
@@ -48,6 +86,8 @@ void fixture_remove(struct fixture *f)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "fixture: could not remove %s\n", f->dir);
+	if (f->pg)
+		pg_drop();
 }
 
 struct clientid_attempt fixture_attempt(const char *account, unsigned device, int success,

@@ -1,5 +1,9 @@
 /* A scratch store for the policy-db tests: a temporary directory holding a
- * site secret, a configuration and the store. */
+ * site secret, a configuration and the store: an LMDB directory there, or,
+ * when $CLIENTID_TEST_PG_DSN names a PostgreSQL database (with-postgresql
+ * sets it), fresh tables in that database. The same tests run on both,
+ * but for LMDB's file and map tests (test_store.c lists them, and the
+ * PostgreSQL-only counterparts). */
 #ifndef TEST_POLICYDB_FIXTURE_H
 #define TEST_POLICYDB_FIXTURE_H
 
@@ -9,16 +13,24 @@ struct fixture {
 	char dir[256];
 	char conf[300];
 	char store[300];
+	int pg; /* the store is PostgreSQL's tables */
 };
 
+/* $CLIENTID_TEST_PG_DSN, or NULL when the tests run on LMDB. */
+const char *fixture_pg_dsn(void);
+
 /* Creates the directory and files; extra is appended to the configuration
- * (sections and keys). Aborts on failure. */
+ * (sections and keys). On PostgreSQL drops the tables a test before may
+ * have left. Aborts on failure. */
 void fixture_make(struct fixture *f, const char *extra);
+
+/* fixture_make() on LMDB, whatever fixture_pg_dsn() says. */
+void fixture_make_lmdb(struct fixture *f, const char *extra);
 
 /* Opens a handle on it, aborting on failure. */
 struct policydb *fixture_open(const struct fixture *f, unsigned flags);
 
-/* Removes the directory tree. */
+/* Removes the directory tree (and on PostgreSQL the tables). */
 void fixture_remove(struct fixture *f);
 
 /* An attempt on account with device n (0: no client id), from 192.0.2.10.

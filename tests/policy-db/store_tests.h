@@ -37,5 +37,7 @@ void store_test_schema_3(void);
 void store_test_clock_jump(void);
 void store_test_prune_batches(void);
 void store_test_fallocate_once(void);
+void store_test_pg_bad_store(void);
+void store_test_pg_reconnect(void);
 
 #endif

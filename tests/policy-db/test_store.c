@@ -12,10 +12,41 @@ int store_count_cb(void *ctx, const char *acc, uint32_t last, const struct polic
 	return 0;
 }
 
+/* Tests of LMDB's files and map, not of the store: not registered when the
+ * tests run on PostgreSQL (fixture_pg_dsn()), where there is no map to
+ * grow, no file to chmod, fill or throw away after a reboot. */
+static void (*const lmdb_only[])(void) = {
+    store_test_map_grows,
+    store_test_bad_store,
+    store_test_disk_full_short_write,
+    store_test_permissions,
+    store_test_reboot_discards_routine,
+    store_test_fallocate_once,
+};
+
+/* And PostgreSQL's counterparts, registered only there. */
+static void (*const pg_only[])(void) = {store_test_pg_bad_store, store_test_pg_reconnect};
+
+static int listed(void (*const *list)(void), size_t n, void (*fn)(void))
+{
+	for (size_t i = 0; i < n; i++) {
+		if (list[i] == fn)
+			return 1;
+	}
+	return 0;
+}
+
+static int registered(void (*fn)(void))
+{
+	if (fixture_pg_dsn() != NULL)
+		return !listed(lmdb_only, N_ELEMENTS(lmdb_only), fn);
+	return !listed(pg_only, N_ELEMENTS(pg_only), fn);
+}
+
 void register_store(void);
 void register_store(void)
 {
-	static const struct unit_test tests[] = {
+	static const struct unit_test all[] = {
 	    {"learn, then trusted; counts", store_test_learn_then_trusted},
 	    {"enforce: pending, approve, block, forget", store_test_enforce_pending_approve},
 	    {"revocations and account policy", store_test_revoke_and_policy},
@@ -46,7 +77,17 @@ void register_store(void)
 	    {"prune works in bounded batches (issue 13, lower)", store_test_prune_batches},
 	    {"the routine map is allocated at growth only (issue 13, lower)",
 	     store_test_fallocate_once},
+	    {"bad store: no tables, no database, no server, a password in the DSN",
+	     store_test_pg_bad_store},
+	    {"a connection the server ended is made again", store_test_pg_reconnect},
 	    {NULL, NULL},
 	};
-	unit_add_suite("store", tests);
+	static struct unit_test tests[N_ELEMENTS(all)];
+	size_t n = 0;
+	for (const struct unit_test *t = all; t->name != NULL; t++) {
+		if (registered(t->fn))
+			tests[n++] = *t;
+	}
+	tests[n] = (struct unit_test){NULL, NULL};
+	unit_add_suite(fixture_pg_dsn() != NULL ? "store (postgresql)" : "store", tests);
 }

@@ -186,6 +186,91 @@ void store_test_bad_store(void)
 	fixture_end(&f, &db);
 }
 
+/* A store handle on f's configuration with another [store] dsn: f's with
+ * extra appended, or replace when it is not NULL. */
+static struct policydb *open_dsn(const struct fixture *f, const char *extra, const char *replace,
+                                 unsigned flags)
+{
+	struct clientid_config cfg;
+	char err[CLIENTID_ERRBUF_SIZE];
+	CU_ASSERT_EQUAL_FATAL(clientid_config_load(f->conf, &cfg, err), 0);
+	if (replace != NULL)
+		snprintf(cfg.store_dsn, sizeof(cfg.store_dsn), "%s", replace);
+	else
+		snprintf(cfg.store_dsn, sizeof(cfg.store_dsn), "%s %s", fixture_pg_dsn(), extra);
+	struct policydb *db;
+	CU_ASSERT_EQUAL_FATAL(policydb_init_config(&cfg, NULL, flags, &db, err), 0);
+	return db;
+}
+
+/* One bad store: decide gives want, tempfails, and the message holds
+ * needle but not the password. */
+static void bad_pg_store(struct policydb *db, int want, const char *needle)
+{
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(fixture_decide(db, "x", 1, 1, T0, &v), want);
+	CU_ASSERT_EQUAL(v.decision, CLIENTID_TEMPFAIL);
+	const char *err = policydb_last_error(db);
+	if (strstr(err, needle) == NULL || strstr(err, "hunter2") != NULL) {
+		fprintf(stderr, "bad store: '%s' lacks '%s' or shows the password\n", err, needle);
+		CU_FAIL("bad store message");
+	}
+	policydb_deinit(&db);
+}
+
+/* PostgreSQL's counterpart of store_test_bad_store(): a store without
+ * tables, a database that does not exist, a server that is not there, a
+ * password in the connection string (which config.c refuses; the backend
+ * refuses it too). Registered only on PostgreSQL. */
+void store_test_pg_bad_store(void)
+{
+	struct fixture f;
+	fixture_make(&f, NULL);
+	const unsigned flags = POLICYDB_NO_ALERTS;
+	bad_pg_store(open_dsn(&f, "", NULL, flags | POLICYDB_NO_CREATE), CLIENTID_E_STORE_MISSING,
+	             "clientidctl init");
+	bad_pg_store(open_dsn(&f, "dbname=nowhere", NULL, flags), CLIENTID_E_STORE_MISSING,
+	             "dbname=nowhere");
+	bad_pg_store(open_dsn(&f, NULL, "host=/nonexistent/socket dbname=clientid", flags),
+	             CLIENTID_E_STORE, "host=/nonexistent/socket");
+	bad_pg_store(open_dsn(&f, "password=hunter2", NULL, flags), CLIENTID_E_CONFIG,
+	             "[store] dsn: holds a password");
+	bad_pg_store(open_dsn(&f, NULL, "host=/tmp 'unterminated password=hunter2", flags),
+	             CLIENTID_E_CONFIG, "not a valid libpq connection string");
+	/* And the store works after all that. */
+	struct policydb *db = fixture_open(&f, flags);
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(fixture_decide(db, "x", 1, 1, T0, &v), 0);
+	fixture_end(&f, &db);
+}
+
+/* The server ends every session of the store (as a restart or a failover
+ * does) while a handle is idle: its next transaction connects again and
+ * the login is decided, not refused. Registered only on PostgreSQL. */
+void store_test_pg_reconnect(void)
+{
+	struct fixture f;
+	struct policydb *db = fixture_start(&f, "[policy]\nmode = learn\n");
+	struct clientid_verdict v;
+	CU_ASSERT_EQUAL(fixture_decide(db, "rita", 1, 1, T0, &v), 0);
+	CU_ASSERT_EQUAL(v.reason, CLIENTID_R_LEARNED);
+	/* The DSN stays in the environment, off every command line. */
+	const char *terminate =
+	    "\"$CLIENTID_TEST_PG_BINDIR/psql\" -X -q -t -d \"$CLIENTID_TEST_PG_DSN\" -c "
+	    "\"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+	    "WHERE application_name = 'clientid'\" | grep -q '[1-9]'";
+	for (int round = 0; round < 2; round++) {
+		CU_ASSERT_EQUAL(system(terminate), 0);
+		CU_ASSERT_EQUAL(fixture_decide(db, "rita", 1, 1, T0 + 1 + round, &v), 0);
+		CU_ASSERT_EQUAL(v.reason, CLIENTID_R_TRUSTED);
+	}
+	struct policydb_device_info info;
+	struct clientid_fp fp = fixture_fp(1);
+	CU_ASSERT_EQUAL(policydb_device_get(db, "rita", &fp, &info), 1);
+	CU_ASSERT_EQUAL(info.device.successes, 3);
+	fixture_end(&f, &db);
+}
+
 /* Fills the file system holding dir with one file but for one page, so
  * that the next write of several pages is cut short; returns its path in
  * path_r. */

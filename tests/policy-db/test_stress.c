@@ -1,9 +1,12 @@
 /* Many processes on one store.
  *  - concurrency: 8 processes x 5000 mixed attempts; afterwards every counter
  *    equals what was sent and no call failed;
+ *  - limits: 8 processes learn new devices on one account at once;
+ *    exactly learn_max_devices are trusted, pending_max_devices pending;
  *  - crash: writers and a reader SIGKILLed at random points, repeatedly;
  *    afterwards `clientidctl check` passes, every decision reported as
- *    committed is there, and the dead readers were reclaimed.
+ *    committed is there, and (LMDB) the dead readers were reclaimed.
+ * Both run on PostgreSQL too, under with-postgresql.
  * Usage: test-policydb-stress PATH-TO-CLIENTIDCTL */
 #include "fixture.h"
 #include "policydb-private.h"
@@ -208,6 +211,62 @@ static void test_concurrency(void)
 	fixture_end(&f, &db);
 }
 
+/* --- per-account limits --- */
+
+#define LIMIT_DEVICES 30 /* new devices per process, all on one account */
+#define LEARN_MAX     5
+#define PENDING_MAX   7
+
+static void limits_worker(const struct fixture *f, unsigned p)
+{
+	struct policydb *db = fixture_open(f, POLICYDB_NO_ALERTS);
+	unsigned errors = 0;
+	for (unsigned i = 0; i < LIMIT_DEVICES; i++) {
+		struct clientid_verdict v;
+		errors += fixture_decide(db, "shared", 1 + p * 1000 + i, 1, T0 + i, &v) != 0;
+	}
+	policydb_deinit(&db);
+	_exit(errors == 0 ? 0 : 1);
+}
+
+static int count_states(void *ctx, const struct policydb_device_info *info)
+{
+	unsigned *n = ctx;
+	n[info->device.state]++;
+	return 0;
+}
+
+/* Many processes (on PostgreSQL: many nodes) learn new devices on one
+ * account at once: learn_max_devices and pending_max_devices hold exactly. */
+static void test_limits(void)
+{
+	struct fixture f;
+	char extra[256];
+	snprintf(extra, sizeof(extra),
+	         "[policy]\nmode = learn\nlearn_max_devices = %u\npending_max_devices = %u\n"
+	         "[limits]\ndevice_max_accounts = 0\n",
+	         LEARN_MAX, PENDING_MAX);
+	struct policydb *db = fixture_start(&f, extra);
+	struct policydb_check r;
+	CU_ASSERT_EQUAL_FATAL(policydb_check(db, &r), 0); /* creates the store first */
+	pid_t pids[PROCS];
+	for (unsigned p = 0; p < PROCS; p++) {
+		if ((pids[p] = fork()) == 0)
+			limits_worker(&f, p);
+	}
+	for (unsigned p = 0; p < PROCS; p++) {
+		int status;
+		waitpid(pids[p], &status, 0);
+		CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	unsigned n[CLIENTID_DEV_BLOCKED + 1] = {0};
+	CU_ASSERT_EQUAL(policydb_devices(db, "shared", count_states, n), 0);
+	CU_ASSERT_EQUAL(n[CLIENTID_DEV_TRUSTED], LEARN_MAX);
+	CU_ASSERT_EQUAL(n[CLIENTID_DEV_PENDING], PENDING_MAX);
+	fixture_assert_clean(db);
+	fixture_end(&f, &db);
+}
+
 /* --- crash --- */
 
 #define ROUNDS  8
@@ -330,8 +389,11 @@ static void test_crash(void)
 		CU_ASSERT_EQUAL(r.problems, 0);
 		stale += r.stale_readers;
 	}
-	/* Each round killed a process inside a read transaction. */
-	CU_ASSERT(stale >= ROUNDS);
+	/* Each round killed a process inside a read transaction: LMDB's reader
+	 * slot is left behind (a PostgreSQL server ends the dead client's
+	 * transaction itself). */
+	if (fixture_pg_dsn() == NULL)
+		CU_ASSERT(stale >= ROUNDS);
 	CU_ASSERT(n_committed > ROUNDS);
 	CU_ASSERT_EQUAL(run_clientidctl_check(&f), 0);
 	unsigned missing = 0;
@@ -361,6 +423,7 @@ int main(int argc, char **argv)
 {
 	static const struct unit_test tests[] = {
 	    {"8 processes x 5000 attempts: exact counters", test_concurrency},
+	    {"8 processes learn on one account: the learn and pending limits hold", test_limits},
 	    {"writers killed at random: nothing synced is lost", test_crash},
 	    {NULL, NULL},
 	};
