@@ -173,6 +173,7 @@ def observed_replies():
         m.shutdown()
     for name, pw in (("right", PASSWORD), ("wrong", "not-" + PASSWORD)):
         out["imap login, %s password" % name] = imap_login(None, password=pw)[1]
+        out["pop3 login, %s password" % name] = pop3_login(password=pw)
     return out
 
 
